@@ -1,0 +1,108 @@
+# lazyfp: build, run and test the system with a Microkit SDK (Microkit conventions).
+#   make [loader.img]   build the system image        make run     boot it in QEMU
+#   make test           all tests (QEMU system tests when an SDK is present)
+#   make clean
+MICROKIT_SDK ?= $(if $(wildcard /opt/microkit-sdk/bin/microkit),/opt/microkit-sdk,)
+MICROKIT_BOARD ?= qemu_virt_aarch64
+MICROKIT_CONFIG ?= debug
+BUILD_DIR ?= build
+FP_POLICY ?= lazy
+# Guest image: any EL1 ELF, or a raw binary with GUEST_ENTRY=<load and entry address>.
+GUEST_IMAGE ?=
+GUEST_ENTRY ?=
+LAZYFP_TORTURE_ITERS ?= 100000
+RUN_TIMEOUT ?= 900
+TEST_TIMEOUT ?= 600
+
+export MICROKIT_SDK MICROKIT_BOARD MICROKIT_CONFIG FP_POLICY GUEST_ENTRY LAZYFP_TORTURE_ITERS
+
+SDK_HINT := get the Microkit 2.3 SDK (the official release, or built from source as Microkit's README describes) and set MICROKIT_SDK=/path/to/sdk
+OUT := $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/$(FP_POLICY)
+CARGO_DIR := $(abspath $(BUILD_DIR))/cargo/$(MICROKIT_CONFIG)-$(FP_POLICY)
+CARGO := cargo
+PD_TARGET_SOFT := aarch64-unknown-none-softfloat
+PD_TARGET_HARD := aarch64-unknown-none
+# The lazy VMM cannot contain FP/SIMD instructions; the eager one uses FP on purpose.
+VMM_TARGET := $(if $(filter eager,$(FP_POLICY)),$(PD_TARGET_HARD),$(PD_TARGET_SOFT))
+QEMU := qemu-system-aarch64 -machine virt,virtualization=on -cpu cortex-a53 -m size=2G \
+	-nographic -serial mon:stdio -no-reboot -device loader,file=$(OUT)/loader.img,addr=0x70000000,cpu-num=0
+QEMU_SMP := $(if $(findstring smp,$(MICROKIT_CONFIG)),4,1)
+
+.PHONY: all loader.img run test test-host test-aarch64 test-elves system-test pds prereqs sdk-check clean
+all: loader.img
+loader.img: $(OUT)/loader.img
+
+prereqs:
+	@scripts/prereqs.sh
+
+sdk-check:
+	@if [ -z "$(MICROKIT_SDK)" ]; then echo "lazyfp: no Microkit SDK: $(SDK_HINT)"; exit 1; fi
+	@if [ ! -x "$(MICROKIT_SDK)/bin/microkit" ]; then echo "lazyfp: MICROKIT_SDK=$(MICROKIT_SDK) has no bin/microkit: $(SDK_HINT)"; exit 1; fi
+	@if [ ! -d "$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)" ]; then echo "lazyfp: the SDK has no board '$(MICROKIT_BOARD)' (it has: $$(ls $(MICROKIT_SDK)/board | tr '\n' ' '))"; exit 1; fi
+	@if [ ! -d "$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)" ]; then echo "lazyfp: the SDK has no config '$(MICROKIT_CONFIG)' for $(MICROKIT_BOARD) (it has: $$(ls $(MICROKIT_SDK)/board/$(MICROKIT_BOARD) | tr '\n' ' '))"; exit 1; fi
+
+# Every PD ELF and the guest image, for this config and policy.
+pds: prereqs
+	@mkdir -p $(OUT)
+	$(CARGO) build --release --target-dir $(CARGO_DIR) -p vmm-pd --target $(VMM_TARGET)
+	$(CARGO) build --release --target-dir $(CARGO_DIR) -p fp-service --target $(PD_TARGET_SOFT)
+	$(CARGO) build --release --target-dir $(CARGO_DIR) -p neon-worker -p guest --target $(PD_TARGET_HARD)
+	cp $(CARGO_DIR)/$(VMM_TARGET)/release/vmm-pd $(OUT)/vmm.elf
+	cp $(CARGO_DIR)/$(PD_TARGET_SOFT)/release/fp-service $(OUT)/fp_service.elf
+	cp $(CARGO_DIR)/$(PD_TARGET_HARD)/release/neon-worker $(OUT)/neon_worker.elf
+	@if [ -n "$(GUEST_IMAGE)" ]; then \
+	    [ -f "$(GUEST_IMAGE)" ] || { echo "lazyfp: GUEST_IMAGE=$(GUEST_IMAGE) does not exist"; exit 1; }; \
+	    [ -s "$(GUEST_IMAGE)" ] || { echo "lazyfp: GUEST_IMAGE=$(GUEST_IMAGE) is empty"; exit 1; }; \
+	    cp "$(GUEST_IMAGE)" $(OUT)/guest.img; \
+	else cp $(CARGO_DIR)/$(PD_TARGET_HARD)/release/guest $(OUT)/guest.img; fi
+
+$(OUT)/system.xml: system.xml pds
+	$(CARGO) run -q --release --target-dir $(CARGO_DIR) -p lazyfp-build --bin sdf-variant -- --policy $(FP_POLICY) system.xml $@
+
+$(OUT)/loader.img: sdk-check pds $(OUT)/system.xml
+	$(MICROKIT_SDK)/bin/microkit $(OUT)/system.xml --search-path $(OUT) --board $(MICROKIT_BOARD) \
+	    --config $(MICROKIT_CONFIG) -o $@ -r $(OUT)/report.txt
+
+run: $(OUT)/loader.img
+	timeout --foreground $(RUN_TIMEOUT) $(QEMU) -smp $(QEMU_SMP)
+
+# ---- tests ----
+test: prereqs test-host test-aarch64 test-elves system-test
+
+test-host:
+	$(CARGO) test --workspace --exclude vmm-pd --exclude fp-service --exclude neon-worker
+
+# The arch-independent core and the guest's pure logic, built and run as aarch64 code.
+test-aarch64:
+	$(CARGO) test --target aarch64-unknown-linux-gnu -p lazyfp -p guest --lib
+
+# Cross-build both policies; the lazy VMM and fp-service must hold no FP/SIMD instruction; the
+# neon worker may use them only inside NEON sections; every PD has the symbols Microkit patches.
+test-elves: prereqs
+	$(MAKE) --no-print-directory pds FP_POLICY=lazy
+	$(MAKE) --no-print-directory pds FP_POLICY=eager
+	scripts/check-no-fp.py $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/lazy/vmm.elf
+	scripts/check-no-fp.py $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/lazy/fp_service.elf
+	scripts/check-no-fp.py $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/lazy/neon_worker.elf \
+	    --allow microkit_rt3fpu neon_worker7section core3fmt
+	@if scripts/check-no-fp.py $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/lazy/guest.img >/dev/null 2>&1; then \
+	    echo "check-no-fp: failed to see the guest's NEON code: the checker is broken"; exit 1; fi
+	@for pd in vmm fp_service neon_worker; do \
+	    extra=$$([ $$pd = vmm ] && echo guest_image_size); \
+	    for p in lazy eager; do scripts/check-symbols.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/$$p/$$pd.elf $$extra || exit 1; done; \
+	done
+
+# Full-system tests in QEMU on debug and release, both policies (needs an SDK).
+system-test:
+	@if [ -z "$(MICROKIT_SDK)" ]; then \
+	    echo "############ lazyfp: SYSTEM TEST SKIPPED: no Microkit SDK (MICROKIT_SDK unset and /opt/microkit-sdk absent): $(SDK_HINT) ############"; \
+	else \
+	    set -e; for cfg in debug release; do for pol in lazy eager; do \
+	        $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol; \
+	        scripts/system-test.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol/loader.img \
+	            $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol/serial.log $$pol $(TEST_TIMEOUT) $(LAZYFP_TORTURE_ITERS); \
+	    done; done; \
+	fi
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,19 @@
+//! Microkit's system description (system.xml): parsing, validation and lazyfp's requirements.
+
+mod error;
+mod model;
+mod parse;
+mod require;
+mod validate;
+
+pub use error::{At, SdfError, Unmet};
+pub use model::{
+    Channel, ChannelEnd, Irq, Map, MemoryRegion, Perms, ProtectionDomain, Setvar, System, Trigger,
+    Vcpu, VirtualMachine,
+};
+pub use parse::{parse, parse_number};
+pub(crate) use require::VMM;
+pub use require::{check_cores, check_requirements, FpPolicy, UnknownPolicy};
+
+#[cfg(test)]
+pub(crate) mod fixtures;

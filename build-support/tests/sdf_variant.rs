@@ -1,0 +1,77 @@
+//! The `sdf-variant` binary as the Makefile runs it.
+
+use std::{fs, path::PathBuf, process::Command};
+
+fn system_xml() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("system.xml")
+}
+
+fn sdf_variant(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sdf-variant"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn writes_the_eager_system() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("system-eager.xml");
+    let input = system_xml();
+    let output = sdf_variant(&[
+        "--policy".as_ref(),
+        "eager".as_ref(),
+        input.as_os_str(),
+        out.as_os_str(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lazy = fs::read_to_string(&input).unwrap();
+    let eager = fs::read_to_string(&out).unwrap();
+    let vmm_lazy = r#"<protection_domain name="vmm" priority="200" fpu="false""#;
+    let vmm_eager = r#"<protection_domain name="vmm" priority="200" fpu="true""#;
+    assert_eq!(eager, lazy.replacen(vmm_lazy, vmm_eager, 1));
+    assert_ne!(eager, lazy);
+}
+
+#[test]
+fn fails_with_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("broken.xml");
+    let out = dir.path().join("out.xml");
+    fs::write(
+        &input,
+        "<system>\n<protection_domain name=\"vmm\" fpu=\"false\" />\n</system>\n",
+    )
+    .unwrap();
+    let output = sdf_variant(&[
+        "--policy".as_ref(),
+        "eager".as_ref(),
+        input.as_os_str(),
+        out.as_os_str(),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("broken.xml:2: <protection_domain name=\"vmm\">: missing <program_image>"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+
+    let output = sdf_variant(&[
+        "--policy".as_ref(),
+        "sloppy".as_ref(),
+        input.as_os_str(),
+        out.as_os_str(),
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("\"sloppy\""));
+
+    let output = sdf_variant(&["eager".as_ref()]);
+    assert_eq!(output.status.code(), Some(2));
+}

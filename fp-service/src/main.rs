@@ -1,0 +1,90 @@
+//! fp-service: tracks per core whose FP state is live (the shared table the VMM publishes to)
+//! and serves `neon_begin` / `neon_end` to NEON users, asking the VMM for a save-back first
+//! when a vCPU's state is live on the caller's core.
+#![no_std]
+#![no_main]
+
+use lazyfp::sdf::{fp_service as sdf_self, neon_worker, NUM_CORES};
+use lazyfp::{BeginStep, FpService, FpServiceError, FpServiceOp, FpTable, SavebackOp};
+use microkit_rt::{get_mr, memory, ppcall, println, set_mr, Channel, Child, MessageInfo};
+
+const VMM: Channel = Channel::new(sdf_self::channel::VMM);
+
+struct Service {
+    svc: FpService,
+    table: &'static FpTable,
+}
+
+fn init() -> Service {
+    // SAFETY: system.xml maps the FP table region read-write here (build.rs checked the map);
+    // it holds only atomics, shared with the VMM.
+    let table = unsafe { memory::shared::<FpTable>(sdf_self::map::FP_TABLE.vaddr) };
+    if let Err(e) = table.attach(NUM_CORES as u64) {
+        println!("fp_service: {e}");
+    }
+    let clients = [(sdf_self::channel::NEON_WORKER, neon_worker::CPU)];
+    Service { svc: FpService::new(NUM_CORES as u64, &clients), table }
+}
+
+/// Asks the VMM to save `vcpu`'s state back; Ok(saved) or the VMM's error code.
+fn request_saveback(vcpu: u8, core: u64) -> Result<bool, u64> {
+    let (label, mrs, len) = SavebackOp::Saveback { vcpu: vcpu as u64, core }.encode();
+    for (i, v) in mrs.iter().enumerate() {
+        set_mr(i, *v);
+    }
+    let reply = ppcall(VMM, MessageInfo::new(label, len));
+    match reply.label() {
+        0 => Ok(get_mr(0) == 1),
+        code => Err(code),
+    }
+}
+
+impl Service {
+    fn serve(&mut self, ch: u8, op: FpServiceOp) -> Result<MessageInfo, FpServiceError> {
+        match op {
+            FpServiceOp::NeonBegin { core } => {
+                let saved = match self.svc.begin(self.table, ch, core)? {
+                    BeginStep::Grant => false,
+                    BeginStep::NeedSaveback { vcpu, core } => {
+                        let result = request_saveback(vcpu, core);
+                        self.svc.finish_begin(self.table, ch, core, result)?
+                    }
+                };
+                set_mr(0, saved as u64);
+                Ok(MessageInfo::new(0, 1))
+            }
+            FpServiceOp::NeonEnd { core, leaks } => {
+                self.svc.end(self.table, ch, core, leaks)?;
+                Ok(MessageInfo::new(0, 0))
+            }
+            FpServiceOp::Status { core } => {
+                for (i, v) in self.svc.status(self.table, core)?.iter().enumerate() {
+                    set_mr(i, *v);
+                }
+                Ok(MessageInfo::new(0, 4))
+            }
+        }
+    }
+}
+
+impl microkit_rt::Handler for Service {
+    type Error = core::convert::Infallible;
+
+    fn protected(&mut self, ch: Channel, info: MessageInfo) -> Result<MessageInfo, Self::Error> {
+        let result = FpServiceOp::decode(info.label(), info.length(), get_mr).and_then(|op| self.serve(ch.index(), op));
+        Ok(result.unwrap_or_else(|e| {
+            if matches!(e, FpServiceError::UnknownOp(_) | FpServiceError::ShortMessage { .. }) {
+                self.svc.stats.errors += 1;
+            }
+            set_mr(0, e.detail());
+            MessageInfo::new(e.code(), 1)
+        }))
+    }
+
+    fn fault(&mut self, child: Child, _info: MessageInfo) -> Result<Option<MessageInfo>, Self::Error> {
+        println!("fp_service: unexpected fault from child {}", child.index());
+        Ok(None)
+    }
+}
+
+microkit_rt::protection_domain!(init);

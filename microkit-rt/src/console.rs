@@ -1,0 +1,60 @@
+//! The PD's console: a PL011 UART when the PD maps one, else `seL4_DebugPutChar` on printing
+//! kernels. Release kernels print nothing, so a PD that must be heard there maps the UART.
+use core::fmt;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::kernel::PRINTING;
+use crate::syscall::debug_put_char;
+
+static UART: AtomicUsize = AtomicUsize::new(0);
+
+const UARTDR: usize = 0x000;
+const UARTFR: usize = 0x018;
+const UARTFR_TXFF: u32 = 1 << 5;
+
+/// Sends console output to the PL011 mapped at `vaddr`.
+///
+/// # Safety
+/// `vaddr` must be a device mapping of a PL011's registers that stays mapped for the PD's
+/// lifetime.
+pub unsafe fn set_console_uart(vaddr: usize) {
+    UART.store(vaddr, Ordering::Relaxed);
+}
+
+fn put_byte(c: u8) {
+    let base = UART.load(Ordering::Relaxed);
+    if base != 0 {
+        // SAFETY: `set_console_uart`'s contract: `base` maps a PL011 for the PD's lifetime.
+        unsafe {
+            while core::ptr::read_volatile((base + UARTFR) as *const u32) & UARTFR_TXFF != 0 {}
+            core::ptr::write_volatile((base + UARTDR) as *mut u32, c as u32);
+        }
+    } else if PRINTING {
+        debug_put_char(c);
+    }
+}
+
+/// Writes bytes to the console, turning `\n` into `\r\n` for serial terminals.
+pub fn write_bytes(bytes: &[u8]) {
+    for &b in bytes {
+        if b == b'\n' {
+            put_byte(b'\r');
+        }
+        put_byte(b);
+    }
+}
+
+/// Writes a string to the console.
+pub fn write_str(s: &str) {
+    write_bytes(s.as_bytes());
+}
+
+/// `core::fmt` sink for [`println!`](crate::println).
+pub struct Console;
+
+impl fmt::Write for Console {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        write_bytes(s.as_bytes());
+        Ok(())
+    }
+}

@@ -1,0 +1,237 @@
+//! Typed object invocations: the calls a VMM and its services need.
+use core::fmt;
+
+use crate::cap::slot;
+use crate::kernel as k;
+use crate::syscall::{call, send};
+use crate::{get_mr, set_mr, Cap, Channel, MessageInfo};
+
+/// `seL4_Error`, as returned in an invocation's reply label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    InvalidArgument,
+    InvalidCapability,
+    IllegalOperation,
+    RangeError,
+    AlignmentError,
+    FailedLookup,
+    TruncatedMessage,
+    DeleteFirst,
+    RevokeFirst,
+    NotEnoughMemory,
+    Unknown(u64),
+}
+
+impl Error {
+    fn from_label(label: u64) -> Result<(), Self> {
+        Err(match label {
+            0 => return Ok(()),
+            1 => Self::InvalidArgument,
+            2 => Self::InvalidCapability,
+            3 => Self::IllegalOperation,
+            4 => Self::RangeError,
+            5 => Self::AlignmentError,
+            6 => Self::FailedLookup,
+            7 => Self::TruncatedMessage,
+            8 => Self::DeleteFirst,
+            9 => Self::RevokeFirst,
+            10 => Self::NotEnoughMemory,
+            other => Self::Unknown(other),
+        })
+    }
+}
+
+impl Error {
+    /// The `seL4_Error` number.
+    pub const fn code(self) -> u64 {
+        match self {
+            Self::InvalidArgument => 1,
+            Self::InvalidCapability => 2,
+            Self::IllegalOperation => 3,
+            Self::RangeError => 4,
+            Self::AlignmentError => 5,
+            Self::FailedLookup => 6,
+            Self::TruncatedMessage => 7,
+            Self::DeleteFirst => 8,
+            Self::RevokeFirst => 9,
+            Self::NotEnoughMemory => 10,
+            Self::Unknown(v) => v,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unknown(v) => write!(f, "seL4 error {v}"),
+            other => write!(f, "seL4_{other:?}"),
+        }
+    }
+}
+
+#[inline(always)]
+fn invoke(cap: Cap, label: u64, length: usize) -> Result<MessageInfo, Error> {
+    let reply = call(cap, MessageInfo::new(label, length));
+    Error::from_label(reply.label()).map(|()| reply)
+}
+
+/// `seL4_TCBFlag_fpuDisabled`.
+pub const TCB_FLAG_FPU_DISABLED: u64 = 1;
+
+/// Words in seL4's aarch64 user context.
+pub const USER_CONTEXT_WORDS: usize = 36;
+
+/// `seL4_UserContext` (aarch64): pc, sp, spsr, x0–x8, x16, x17, x18, x29, x30, x9–x15,
+/// x19–x28, tpidr_el0, tpidrro_el0. Register calls transfer a prefix of this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserContext(pub [u64; USER_CONTEXT_WORDS]);
+
+impl Default for UserContext {
+    fn default() -> Self {
+        Self([0; USER_CONTEXT_WORDS])
+    }
+}
+
+impl UserContext {
+    pub const PC: usize = 0;
+    pub const SP: usize = 1;
+    pub const SPSR: usize = 2;
+
+    /// Index of general register `xN` (N in 0..=30) in the context order.
+    pub const fn gpr_index(n: u8) -> usize {
+        match n {
+            0..=8 => 3 + n as usize,
+            16..=18 => 12 + (n - 16) as usize,
+            29 => 15,
+            30 => 16,
+            9..=15 => 17 + (n - 9) as usize,
+            _ => 24 + (n as usize - 19) % 10,
+        }
+    }
+
+    pub fn gpr(&self, n: u8) -> u64 {
+        self.0[Self::gpr_index(n)]
+    }
+
+    pub fn set_gpr(&mut self, n: u8, value: u64) {
+        self.0[Self::gpr_index(n)] = value;
+    }
+}
+
+/// A thread: a child PD's or a vCPU's TCB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tcb(pub Cap);
+
+impl Tcb {
+    /// Reads the first `count` words of the context into `ctx`.
+    /// Corresponds to `seL4_TCB_ReadRegisters`.
+    pub fn read_registers(self, ctx: &mut UserContext, count: usize) -> Result<(), Error> {
+        let count = count.min(USER_CONTEXT_WORDS);
+        set_mr(0, 0); // no suspend, no arch flags
+        set_mr(1, count as u64);
+        invoke(self.0, k::TCB_READ_REGISTERS, 2)?;
+        for (i, word) in ctx.0.iter_mut().take(count).enumerate() {
+            *word = get_mr(i);
+        }
+        Ok(())
+    }
+
+    /// Writes the first `count` words of `ctx`; `resume` restarts the thread.
+    /// Corresponds to `seL4_TCB_WriteRegisters`.
+    pub fn write_registers(self, resume: bool, ctx: &UserContext, count: usize) -> Result<(), Error> {
+        let count = count.min(USER_CONTEXT_WORDS);
+        set_mr(0, resume as u64);
+        set_mr(1, count as u64);
+        for (i, word) in ctx.0.iter().take(count).enumerate() {
+            set_mr(2 + i, *word);
+        }
+        invoke(self.0, k::TCB_WRITE_REGISTERS, 2 + count).map(drop)
+    }
+
+    /// Clears, then sets TCB flags; returns the resulting flags.
+    /// Corresponds to `seL4_TCB_SetFlags`.
+    pub fn set_flags(self, clear: u64, set: u64) -> Result<u64, Error> {
+        set_mr(0, clear);
+        set_mr(1, set);
+        invoke(self.0, k::TCB_SET_FLAGS, 2)?;
+        Ok(get_mr(0))
+    }
+
+    /// Corresponds to `seL4_TCB_Suspend`.
+    pub fn suspend(self) -> Result<(), Error> {
+        invoke(self.0, k::TCB_SUSPEND, 0).map(drop)
+    }
+
+    /// Corresponds to `seL4_TCB_Resume`.
+    pub fn resume(self) -> Result<(), Error> {
+        invoke(self.0, k::TCB_RESUME, 0).map(drop)
+    }
+}
+
+/// A VCPU object (aarch64 hypervisor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vcpu(pub Cap);
+
+impl Vcpu {
+    /// Corresponds to `seL4_ARM_VCPU_ReadRegs`.
+    pub fn read_reg(self, reg: u64) -> Result<u64, Error> {
+        set_mr(0, reg);
+        invoke(self.0, k::ARM_VCPU_READ_REG, 1)?;
+        Ok(get_mr(0))
+    }
+
+    /// Corresponds to `seL4_ARM_VCPU_WriteRegs`.
+    pub fn write_reg(self, reg: u64, value: u64) -> Result<(), Error> {
+        set_mr(0, reg);
+        set_mr(1, value);
+        invoke(self.0, k::ARM_VCPU_WRITE_REG, 2).map(drop)
+    }
+
+    /// Puts `virq` in list register `index`. Corresponds to `seL4_ARM_VCPU_InjectIRQ`.
+    pub fn inject_irq(self, virq: u16, priority: u8, group: u8, index: u8) -> Result<(), Error> {
+        set_mr(0, virq as u64 | (priority as u64) << 16 | (group as u64) << 24 | (index as u64) << 32);
+        invoke(self.0, k::ARM_VCPU_INJECT_IRQ, 1).map(drop)
+    }
+
+    /// Re-arms a virtual PPI after the guest handled it. Corresponds to `seL4_ARM_VCPU_AckVPPI`.
+    pub fn ack_vppi(self, irq: u64) -> Result<(), Error> {
+        set_mr(0, irq);
+        invoke(self.0, k::ARM_VCPU_ACK_VPPI, 1).map(drop)
+    }
+}
+
+/// An IRQ handler cap of a channel (`<irq id=..>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IrqHandler(pub Channel);
+
+/// Corresponds to `seL4_IRQHandler_Ack` (`microkit_irq_ack`).
+pub fn irq_ack(ch: Channel) -> Result<(), Error> {
+    invoke(ch.irq_cap(), k::IRQ_ACK_IRQ, 0).map(drop)
+}
+
+/// Signals the PD at the other end of `ch` (`microkit_notify`).
+pub fn notify(ch: Channel) {
+    send(ch.notification_cap(), MessageInfo::new(0, 0));
+}
+
+/// Protected procedure call to the PD at the other end of `ch` (`microkit_ppcall`).
+pub fn ppcall(ch: Channel, info: MessageInfo) -> MessageInfo {
+    call(ch.endpoint_cap(), info)
+}
+
+/// Asks the kernel to make an SMC with x0–x7 = `args`; returns x0–x7 after it.
+/// Needs `smc="true"` on the PD. Corresponds to `seL4_ARM_SMC_Call`.
+pub fn arm_smc_call(args: &[u64; 8]) -> Result<[u64; 8], Error> {
+    for (i, a) in args.iter().enumerate() {
+        set_mr(i, *a);
+    }
+    invoke(Cap(slot::ARM_SMC), k::ARM_SMC_CALL, 8)?;
+    Ok(core::array::from_fn(get_mr))
+}
+
+/// `ppcall(first)`, wait for a notification, `ppcall(second)`, keeping the FP/SIMD registers
+/// untouched throughout (see the NEON worker). Returns (first reply label, notification badge,
+/// second reply label, second reply MR0).
+pub fn ppcall_wait_ppcall(first: (Channel, MessageInfo, [u64; 2]), second: (Channel, MessageInfo, u64)) -> (u64, u64, u64, u64) {
+    crate::syscall::call_recv_call((first.0.endpoint_cap(), first.1, first.2), (second.0.endpoint_cap(), second.1, second.2))
+}

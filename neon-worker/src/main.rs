@@ -1,0 +1,131 @@
+//! neon-worker: a NEON workload on the vCPU's core, bracketed by fp-service's `neon_begin` /
+//! `neon_end`. Each section first checks that its vector registers still hold the pattern it left
+//! there (seL4 must have kept them from everyone else, the guest included), then runs a vector
+//! checksum against a scalar reference, then leaves a new pattern.
+#![no_std]
+#![no_main]
+
+use lazyfp::sdf::{neon_worker as sdf_self, NUM_CORES};
+use lazyfp::FpServiceOp;
+use microkit_rt::{checksum_neon, checksum_scalar, ppcall, ppcall_wait_ppcall, println, read_vregs, set_mr, write_vregs};
+use microkit_rt::{Channel, Child, MessageInfo, VRegs};
+
+const FP_SERVICE: Channel = Channel::new(sdf_self::channel::FP_SERVICE);
+const CORE: u64 = sdf_self::CPU as u64;
+/// Words of data each section checksums.
+const DATA_WORDS: usize = 256;
+
+const _: () = assert!((CORE as usize) < NUM_CORES);
+
+struct Worker {
+    round: u64,
+    leaks: u64,
+    checksum_errors: u64,
+    refusals: u64,
+    last: VRegs,
+    now: VRegs,
+    data: [[u32; 4]; DATA_WORDS],
+}
+
+/// Runs forever: one NEON section per request from the VMM. Between sections the vector
+/// registers hold this PD's last pattern while other threads (the guest included) run. Only
+/// `section` code may use FP/SIMD (the build checks that the rest of this PD has none), and the
+/// hand-over between sections is a register-only syscall sequence.
+fn init() -> Worker {
+    let mut w = Worker::start();
+    loop {
+        w.section();
+        let (end, begin) = w.requests();
+        let (end_label, _badge, begin_label, _saved) = ppcall_wait_ppcall(end, begin);
+        w.refusals += (end_label != 0) as u64 + (begin_label != 0) as u64;
+    }
+}
+
+impl Worker {
+    /// neon_end (with the leak count) and the next neon_begin, as register-only messages.
+    fn requests(&self) -> ((Channel, MessageInfo, [u64; 2]), (Channel, MessageInfo, u64)) {
+        let (end_label, end_mrs, end_len) =
+            FpServiceOp::NeonEnd { core: CORE, leaks: self.leaks + self.checksum_errors }.encode();
+        let (begin_label, begin_mrs, begin_len) = FpServiceOp::NeonBegin { core: CORE }.encode();
+        (
+            (FP_SERVICE, MessageInfo::new(end_label, end_len), end_mrs),
+            (FP_SERVICE, MessageInfo::new(begin_label, begin_len), begin_mrs[0]),
+        )
+    }
+}
+
+/// Everything that runs inside a NEON section (or before the first one): free to use FP/SIMD.
+mod section {
+    use super::*;
+
+    /// The register pattern of `round`: different in every register, lane and round.
+    fn pattern(round: u64) -> VRegs {
+        core::array::from_fn(|r| {
+            let x = (round << 8 | r as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x4e45_4f4e; // "NEON"
+            (x as u128) << 64 | (!x.rotate_left(17)) as u128
+        })
+    }
+
+    impl Worker {
+        /// Opens the first section and leaves the first pattern.
+        #[inline(never)]
+        pub(super) fn start() -> Self {
+            let w = Self {
+                round: 0,
+                leaks: 0,
+                checksum_errors: 0,
+                refusals: 0,
+                last: pattern(0),
+                now: [0; 32],
+                data: core::array::from_fn(|i| core::array::from_fn(|l| (i * 4 + l) as u32 * 2_654_435_761)),
+            };
+            let (label, mrs, len) = FpServiceOp::NeonBegin { core: CORE }.encode();
+            set_mr(0, mrs[0]);
+            let code = ppcall(FP_SERVICE, MessageInfo::new(label, len)).label();
+            if code != 0 {
+                println!("neon_worker: first neon_begin refused (code {code})");
+            }
+            write_vregs(&w.last);
+            w
+        }
+
+        /// One section: check the registers, run the workload, leave a new pattern.
+        #[inline(never)]
+        pub(super) fn section(&mut self) {
+            read_vregs(&mut self.now);
+            // Isolation: the registers must still hold what this PD left in them.
+            let changed = self.now.iter().zip(self.last.iter()).filter(|(a, b)| a != b).count() as u64;
+            if changed != 0 && self.leaks == 0 {
+                let first = self.now.iter().zip(self.last.iter()).position(|(a, b)| a != b).unwrap_or(0);
+                println!("neon_worker: v{first} changed under us: {:#x} (left {:#x})", self.now[first], self.last[first]);
+            }
+            self.leaks += changed;
+            if self.refusals != 0 {
+                println!("neon_worker: fp-service refused {} request(s)", self.refusals);
+                self.refusals = 0;
+            }
+            self.round += 1;
+            self.data[self.round as usize % DATA_WORDS][0] ^= self.round as u32;
+            if checksum_neon(&self.data) != checksum_scalar(&self.data) {
+                self.checksum_errors += 1;
+                println!("neon_worker: NEON checksum differs from the scalar reference");
+            }
+            self.last = pattern(self.round);
+            write_vregs(&self.last);
+        }
+    }
+}
+
+impl microkit_rt::Handler for Worker {
+    type Error = core::convert::Infallible;
+
+    fn protected(&mut self, _ch: Channel, _info: MessageInfo) -> Result<MessageInfo, Self::Error> {
+        Ok(MessageInfo::new(microkit_rt::PPC_ERROR_LABEL, 0))
+    }
+
+    fn fault(&mut self, _child: Child, _info: MessageInfo) -> Result<Option<MessageInfo>, Self::Error> {
+        Ok(None)
+    }
+}
+
+microkit_rt::protection_domain!(init);

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs (or names) what lazyfp needs on a Debian machine: the pinned Rust toolchain with its
+# aarch64 targets (rust-toolchain.toml; rustup fetches them) and the Debian packages below.
+set -euo pipefail
+pkgs=(qemu-system-arm qemu-user gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "prereqs: installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "prereqs: missing Debian packages; run: sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+command -v rustup >/dev/null || { echo "prereqs: rustup not found; install it from rustup.rs" >&2; exit 1; }
+# rust-toolchain.toml names the toolchain, targets and components; this makes rustup fetch them.
+rustup show active-toolchain >/dev/null
+for t in aarch64-unknown-none aarch64-unknown-none-softfloat aarch64-unknown-linux-gnu; do
+    rustup target list --installed | grep -qx "$t" || rustup target add "$t"
+done

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Boots a lazyfp loader.img in QEMU under a timeout and judges the run from its serial output.
+# usage: system-test.sh LOADER_IMG LOG POLICY [TIMEOUT_S] [MIN_EXITS]
+# Passes when the VMM prints `lazyfp: guest exited: PASS` and an fp-torture PASS line with at
+# least MIN_EXITS exits (and, under the lazy policy, fp_traps > 0 and savebacks > 0), QEMU
+# exits by itself (the guest's PSCI SYSTEM_OFF), and nothing panicked or failed.
+set -uo pipefail
+img=$1 log=$2 policy=$3 limit=${4:-300} min_exits=${5:-100000}
+smp=${QEMU_SMP:-1}
+: >"$log"
+timeout --foreground -k 5 "$limit" qemu-system-aarch64 -machine virt,virtualization=on -cpu cortex-a53 \
+    -m size=2G -smp "$smp" -nographic -serial mon:stdio -no-reboot \
+    -device loader,file="$img",addr=0x70000000,cpu-num=0 </dev/null >"$log" 2>&1 &
+qpid=$!
+wait $qpid
+rc=$?
+tr -d '\r' <"$log" >"$log.txt"
+show() { echo "--- last serial lines ($log) ---"; tail -n 14 "$log.txt"; echo "---"; }
+fail() { show; echo "system test FAILED ($policy): $*"; exit 1; }
+[ $rc = 124 ] && fail "timeout after ${limit}s"
+grep -q "panic" "$log.txt" && fail "a PD panicked"
+grep -q "lazyfp: guest exited: PASS" "$log.txt" || fail "no 'guest exited: PASS' (qemu exit $rc)"
+[ $rc = 0 ] || fail "qemu exited with $rc"
+line=$(grep "lazyfp: fp-torture" "$log.txt" | tail -n 1)
+[ -n "$line" ] || fail "no fp-torture line"
+case "$line" in *"fp-torture PASS"*) ;; *) fail "torture: $line" ;; esac
+val() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$line"; }
+exits=$(val exits) traps=$(val fp_traps) saves=$(val savebacks) leaks=$(val leaks) mism=$(val mismatches)
+[ "${exits:-0}" -ge "$min_exits" ] || fail "only ${exits:-0} exits (want >= $min_exits)"
+[ "${leaks:-1}" = 0 ] && [ "${mism:-1}" = 0 ] || fail "leaks=$leaks mismatches=$mism"
+if [ "$policy" = lazy ]; then
+    [ "${traps:-0}" -gt 0 ] && [ "${saves:-0}" -gt 0 ] || fail "lazy run without FP traps or save-backs (fp_traps=$traps savebacks=$saves)"
+fi
+show
+echo "system test passed ($policy): $line"

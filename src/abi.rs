@@ -1,0 +1,150 @@
+//! The guest-visible interface of lazyfp's VMM: guest-physical layout, PSCI, and lazyfp's own
+//! hypercalls. Shared by the VMM and the test guest so the two cannot disagree.
+
+/// Guest RAM base, as on QEMU virt.
+pub const GUEST_RAM_BASE: u64 = 0x4000_0000;
+/// The guest's console: an emulated PL011, at QEMU virt's address.
+pub const GUEST_UART_BASE: u64 = 0x0900_0000;
+/// Emulated GICv2 distributor, at QEMU virt's address.
+pub const GUEST_GICD_BASE: u64 = 0x0800_0000;
+/// The guest's GIC CPU interface: the hardware GICV frame, mapped by system.xml.
+pub const GUEST_GICC_BASE: u64 = 0x0801_0000;
+/// The virtual timer's PPI (INTID 27 on GICv2).
+pub const VTIMER_IRQ: u16 = 27;
+
+/// PSCI 1.1 function ids (SMC32/SMC64 calling convention, DEN0022).
+pub mod psci {
+    pub const VERSION: u64 = 0x8400_0000;
+    pub const CPU_OFF: u64 = 0x8400_0002;
+    pub const CPU_ON_64: u64 = 0xC400_0003;
+    pub const AFFINITY_INFO_64: u64 = 0xC400_0004;
+    pub const MIGRATE_INFO_TYPE: u64 = 0x8400_0006;
+    pub const SYSTEM_OFF: u64 = 0x8400_0008;
+    pub const SYSTEM_RESET: u64 = 0x8400_0009;
+    pub const FEATURES: u64 = 0x8400_000A;
+    /// Version reported: 1.1.
+    pub const VERSION_1_1: u64 = 0x0001_0001;
+    pub const SUCCESS: i64 = 0;
+    pub const NOT_SUPPORTED: i64 = -1;
+    pub const INVALID_PARAMETERS: i64 = -2;
+    pub const ALREADY_ON: i64 = -4;
+    /// MIGRATE_INFO_TYPE: the trusted OS is not present or does not need migration.
+    pub const TOS_NOT_PRESENT_MP: u64 = 2;
+}
+
+/// lazyfp hypercalls: SMCCC fast calls in the vendor-specific hypervisor range (OEN 6).
+///
+/// Reachable by `smc #0` (x0 = function id), or by `hvc #0` with x7 = [`HVC_X7`] for guests
+/// that cooperate: seL4 delivers such an HVC as an UnknownSyscall fault, which the VMM answers
+/// in the fault reply without register calls.
+pub mod hc {
+    /// x7 value that marks a lazyfp HVC (outside seL4's syscall numbers −17…−1).
+    pub const HVC_X7: u64 = 0x4C46_5000;
+    /// x0 = lazyfp ABI version.
+    pub const VERSION: u64 = 0xC600_0000;
+    /// Does nothing; for round-trip benchmarks.
+    pub const NOP: u64 = 0xC600_0001;
+    /// Ask for NEON use by another PD on this vCPU's core before the guest runs again.
+    pub const NEON_INTERFERE: u64 = 0xC600_0002;
+    /// x1 = fp_traps, x2 = savebacks, x3 = exits, as counted by the VMM so far.
+    pub const COUNTERS: u64 = 0xC600_0003;
+    /// Report the guest's verdict: x1 = [`Verdict`] code, x2, x3 = details.
+    pub const VERDICT: u64 = 0xC600_0004;
+    /// Report torture figures: x1 = iterations, x2 = mismatches, x3 = first bad register.
+    pub const TORTURE_RESULT: u64 = 0xC600_0005;
+    /// ABI version returned by [`VERSION`].
+    pub const ABI_VERSION: u64 = 1;
+    /// Return value of an unknown function (SMCCC NOT_SUPPORTED).
+    pub const NOT_SUPPORTED: u64 = u64::MAX;
+}
+
+/// Torture: "no register differed".
+pub const NO_BAD_REGISTER: u64 = u64::MAX;
+/// Register numbers used in torture reports beyond Q0–Q31.
+pub const REG_FPSR: u64 = 32;
+pub const REG_FPCR: u64 = 33;
+
+/// The guest's verdict, as reported with [`hc::VERDICT`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Fail(FailReason),
+}
+
+/// Why the test guest failed (x1 of [`hc::VERDICT`]; x2/x3 carry the values involved).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum FailReason {
+    PsciVersion = 1,
+    PsciFeatures = 2,
+    HypercallVersion = 3,
+    HvcHypercall = 4,
+    UartId = 5,
+    GicdReadback = 6,
+    SysregRead = 7,
+    TimerIrq = 8,
+    FpMismatch = 9,
+    FpReloadedWhileIdle = 10,
+    NoSaveback = 11,
+    CapFaultRecovery = 12,
+    UnexpectedException = 13,
+    Other = 14,
+}
+
+impl FailReason {
+    pub const fn from_code(code: u64) -> Self {
+        match code {
+            1 => Self::PsciVersion,
+            2 => Self::PsciFeatures,
+            3 => Self::HypercallVersion,
+            4 => Self::HvcHypercall,
+            5 => Self::UartId,
+            6 => Self::GicdReadback,
+            7 => Self::SysregRead,
+            8 => Self::TimerIrq,
+            9 => Self::FpMismatch,
+            10 => Self::FpReloadedWhileIdle,
+            11 => Self::NoSaveback,
+            12 => Self::CapFaultRecovery,
+            13 => Self::UnexpectedException,
+            _ => Self::Other,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::PsciVersion => "psci-version",
+            Self::PsciFeatures => "psci-features",
+            Self::HypercallVersion => "hypercall-version",
+            Self::HvcHypercall => "hvc-hypercall",
+            Self::UartId => "uart-id",
+            Self::GicdReadback => "gicd-readback",
+            Self::SysregRead => "sysreg-read",
+            Self::TimerIrq => "timer-irq",
+            Self::FpMismatch => "fp-mismatch",
+            Self::FpReloadedWhileIdle => "fp-reloaded-while-idle",
+            Self::NoSaveback => "no-saveback",
+            Self::CapFaultRecovery => "capfault-recovery",
+            Self::UnexpectedException => "unexpected-exception",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl Verdict {
+    pub const fn from_code(code: u64) -> Self {
+        if code == 0 {
+            Self::Pass
+        } else {
+            Self::Fail(FailReason::from_code(code))
+        }
+    }
+}
+
+/// Emulated system register the test guest reads: ACTLR_EL1 is trapped by seL4 (HCR_EL2.TACR)
+/// and the VMM answers with this value.
+pub const ACTLR_EL1_VALUE: u64 = 0;
+
+/// PL011 peripheral id registers 0xFE0..0xFEC of an Arm PL011 r1p5, and PrimeCell ids.
+pub const PL011_PERIPH_ID: [u8; 4] = [0x11, 0x10, 0x14, 0x00];
+pub const PL011_PCELL_ID: [u8; 4] = [0x0d, 0xf0, 0x05, 0xb1];

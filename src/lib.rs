@@ -1,0 +1,52 @@
+//! lazyfp core: the pure logic of a Microkit VMM with KVM's lazy FP/SIMD handling.
+//!
+//! No seL4 here: the FP ownership state machine and its four hooks, the shared per-core table,
+//! the fp-service protocol, exit decoding and the device models. Everything is host-testable;
+//! the PDs wire it to seL4 through `microkit-rt`.
+#![cfg_attr(not(test), no_std)]
+
+pub mod abi;
+mod esr;
+mod exit;
+mod fp;
+mod fpservice;
+mod gic;
+mod image;
+mod mmio;
+mod proto;
+pub mod psci;
+mod sysreg;
+mod table;
+mod uart;
+
+/// Constants generated from system.xml by build.rs.
+pub mod sdf {
+    /// A `<map>`: where a memory region appears in one address space.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Map {
+        pub vaddr: u64,
+        pub size: u64,
+    }
+
+    /// A `<vcpu>` of the VM.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Vcpu {
+        pub id: u8,
+        pub cpu: u8,
+    }
+
+    include!(concat!(env!("OUT_DIR"), "/sdf.rs"));
+}
+
+pub use esr::{DataAbort, Ec, Esr, SysregAccess};
+pub use exit::{decode_exit, Exit, ExitError, FaultLabel};
+pub use fp::{FpAction, FpError, FpOwner, FpPolicy, FpStats, VcpuFp};
+pub use fpservice::{BeginStep, FpService, ServiceStats};
+pub use image::{load_image, ImageError};
+pub use gic::{GicDist, GicError, ListRegs, LIST_REGS};
+pub use mmio::{MmioDevice, MmioError, MmioOp};
+pub use proto::{FpServiceError, FpServiceOp, SavebackError, SavebackOp};
+pub use psci::{handle_psci, PsciOutcome};
+pub use sysreg::{SysregError, TimerRegs};
+pub use table::{CoreEntry, FpTable, TableError, MAX_CORES, TABLE_MAGIC, TABLE_VERSION};
+pub use uart::{Pl011, UartOutput};

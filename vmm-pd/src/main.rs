@@ -1,0 +1,70 @@
+//! The lazyfp VMM: one VM, its exit loop with KVM's FP hooks, and the save-back service for
+//! fp-service. Reads as a table of contents; the work is in `vm.rs` and the `lazyfp` crate.
+#![no_std]
+#![no_main]
+
+mod regs;
+mod vm;
+
+use lazyfp::SavebackOp;
+use lazyfp::sdf::{vm as sdf_vm, vmm as sdf_vmm, NUM_CORES};
+use lazyfp::FpTable;
+use microkit_rt::{memory, println, Channel, ChannelSet, Child, MessageInfo};
+
+include!(concat!(env!("OUT_DIR"), "/guest_entry.rs"));
+microkit_rt::patched_u64!(guest_image_size);
+
+const FP_SERVICE: Channel = Channel::new(sdf_vmm::channel::FP_SERVICE);
+
+fn init() -> vm::Vm {
+    // SAFETY: system.xml maps the board's PL011 at this address as device memory (build.rs
+    // checked the map exists), for the PD's lifetime.
+    unsafe { microkit_rt::set_console_uart(sdf_vmm::map::UART.vaddr as usize) };
+    // SAFETY: the maps below come from the validated system.xml; guest RAM and the image are
+    // mapped only here in this PD, and the FP table is a region of atomics shared with fp-service.
+    let (ram, image, table) = unsafe {
+        (
+            memory::region_bytes_mut(sdf_vmm::map::GUEST_RAM.vaddr, sdf_vmm::map::GUEST_RAM.size),
+            memory::region_bytes(sdf_vmm::map::GUEST_IMAGE.vaddr, guest_image_size()),
+            memory::shared::<FpTable>(sdf_vmm::map::FP_TABLE.vaddr),
+        )
+    };
+    let vcpu = Child::new(sdf_vm::VCPUS[0].id);
+    let core = sdf_vm::VCPUS[0].cpu as u64;
+    println!(
+        "lazyfp: vmm up ({} policy, {} core(s)), guest image {} bytes",
+        if lazyfp::sdf::FP_POLICY == lazyfp::FpPolicy::Lazy { "lazy" } else { "eager" },
+        NUM_CORES,
+        image.len()
+    );
+    vm::Vm::start(vcpu, core, ram, image, RAW_GUEST_ENTRY, table)
+}
+
+impl microkit_rt::Handler for vm::Vm {
+    type Error = vm::VmmError;
+
+    fn notified(&mut self, _channels: ChannelSet) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    /// fp-service's save-back requests (the `kernel_neon_begin` side of KVM's design).
+    fn protected(&mut self, ch: Channel, info: MessageInfo) -> Result<MessageInfo, Self::Error> {
+        if ch != FP_SERVICE {
+            return Ok(MessageInfo::new(lazyfp::SavebackError::UnknownOp(u64::MAX).code(), 0));
+        }
+        let op = SavebackOp::decode(info.label(), info.length(), microkit_rt::get_mr);
+        Ok(match op.and_then(|op| self.save_back(op)) {
+            Ok(saved) => {
+                microkit_rt::set_mr(0, saved as u64);
+                MessageInfo::new(0, 1)
+            }
+            Err(e) => MessageInfo::new(e.code(), 0),
+        })
+    }
+
+    fn fault(&mut self, child: Child, info: MessageInfo) -> Result<Option<MessageInfo>, Self::Error> {
+        self.handle_fault(child, info)
+    }
+}
+
+microkit_rt::protection_domain!(init);
