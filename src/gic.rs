@@ -124,7 +124,7 @@ impl MmioDevice for GicDist {
             }
             _ => {}
         }
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             return Err(bad);
         }
         let v = match offset {
@@ -164,7 +164,7 @@ impl MmioDevice for GicDist {
             0x800..=0x81f => return Ok(()), // SGI/PPI targets are read-only
             _ => {}
         }
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             return Err(bad);
         }
         let v = value as u32;
@@ -213,7 +213,7 @@ impl MmioDevice for GicDist {
 
 impl GicDist {
     fn read_bytes(&self, arr: &[u8], off: u64, size: u8) -> Option<u64> {
-        if !matches!(size, 1 | 4) || off % size as u64 != 0 {
+        if !matches!(size, 1 | 4) || !off.is_multiple_of(size as u64) {
             return None;
         }
         let off = off as usize;
@@ -222,7 +222,7 @@ impl GicDist {
     }
 
     fn write_bytes(&self, arr: &mut [u8], off: u64, size: u8, value: u64) -> Option<()> {
-        if !matches!(size, 1 | 4) || off % size as u64 != 0 {
+        if !matches!(size, 1 | 4) || !off.is_multiple_of(size as u64) {
             return None;
         }
         let off = off as usize;

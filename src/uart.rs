@@ -116,8 +116,8 @@ impl MmioDevice for Pl011 {
             CR => self.cr,
             IFLS => self.ifls,
             IMSC => self.imsc,
-            0xfe0..=0xfec if offset % 4 == 0 => PL011_PERIPH_ID[((offset - 0xfe0) / 4) as usize] as u64,
-            0xff0..=0xffc if offset % 4 == 0 => PL011_PCELL_ID[((offset - 0xff0) / 4) as usize] as u64,
+            0xfe0..=0xfec if offset.is_multiple_of(4) => PL011_PERIPH_ID[((offset - 0xfe0) / 4) as usize] as u64,
+            0xff0..=0xffc if offset.is_multiple_of(4) => PL011_PCELL_ID[((offset - 0xff0) / 4) as usize] as u64,
             _ => return Err(MmioError::BadRegister { offset, size }),
         })
     }
