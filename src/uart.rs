@@ -53,6 +53,11 @@ impl Pl011 {
         &self.line
     }
 
+    /// Output not yet ended by a newline (to flush at the end of a run).
+    pub fn unfinished_line(&self) -> Option<&[u8]> {
+        (!self.ready && !self.line.is_empty()).then_some(&self.line[..])
+    }
+
     pub fn clear_line(&mut self) {
         self.line.clear();
         self.ready = false;
@@ -142,7 +147,9 @@ mod tests {
         }
         assert_eq!(u.write_reg(DR, b'\n' as u64), Ok(UartOutput::LineReady));
         assert_eq!(u.line(), b"hi");
+        assert_eq!(u.unfinished_line(), None, "a finished line is not pending");
         assert_eq!(u.put(b'x'), UartOutput::Buffered);
+        assert_eq!(u.unfinished_line(), Some(&b"x"[..]));
         assert_eq!(u.line(), b"x", "a new line starts after a completed one");
     }
 

@@ -229,9 +229,21 @@ pub fn arm_smc_call(args: &[u64; 8]) -> Result<[u64; 8], Error> {
     Ok(core::array::from_fn(get_mr))
 }
 
-/// `ppcall(first)`, wait for a notification, `ppcall(second)`, keeping the FP/SIMD registers
-/// untouched throughout (see the NEON worker). Returns (first reply label, notification badge,
-/// second reply label, second reply MR0).
-pub fn ppcall_wait_ppcall(first: (Channel, MessageInfo, [u64; 2]), second: (Channel, MessageInfo, u64)) -> (u64, u64, u64, u64) {
-    crate::syscall::call_recv_call((first.0.endpoint_cap(), first.1, first.2), (second.0.endpoint_cap(), second.1, second.2))
+/// Leaves `leave` in V0–V31, `ppcall(first)`, waits for a notification, `ppcall(second)`, and
+/// stores what V0–V31 then hold into `found`, all without any other code touching the vector
+/// registers (see the NEON worker). Returns (first reply label, notification badge, second reply
+/// label, second reply MR0).
+#[cfg(target_feature = "neon")]
+pub fn vregs_ppcall_wait_ppcall(
+    leave: &crate::VRegs,
+    found: &mut crate::VRegs,
+    first: (Channel, MessageInfo, [u64; 2]),
+    second: (Channel, MessageInfo, u64),
+) -> (u64, u64, u64, u64) {
+    crate::syscall::vregs_call_recv_call(
+        leave,
+        found,
+        (first.0.endpoint_cap(), first.1, first.2),
+        (second.0.endpoint_cap(), second.1, second.2),
+    )
 }

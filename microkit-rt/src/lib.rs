@@ -25,10 +25,12 @@ pub use console::{set_console_uart, write_str, Console};
 pub use entry::{pd_name, run_main};
 pub use fpu::{checksum_scalar, touch_fp, VRegs};
 #[cfg(target_feature = "neon")]
-pub use fpu::{checksum_neon, read_vregs, write_vregs};
+pub use fpu::checksum_neon;
+#[cfg(target_feature = "neon")]
+pub use invocation::vregs_ppcall_wait_ppcall;
 pub use handler::{Handler, PPC_ERROR_LABEL};
 pub use invocation::{
-    arm_smc_call, irq_ack, notify, ppcall, ppcall_wait_ppcall, Error, IrqHandler, Tcb, UserContext, Vcpu, TCB_FLAG_FPU_DISABLED,
+    arm_smc_call, irq_ack, notify, ppcall, Error, IrqHandler, Tcb, UserContext, Vcpu, TCB_FLAG_FPU_DISABLED,
     USER_CONTEXT_WORDS,
 };
 pub use ipc::{get_mr, set_mr, MessageInfo, MSG_MAX_LENGTH};

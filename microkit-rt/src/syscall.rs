@@ -112,31 +112,56 @@ pub(crate) fn debug_put_char(c: u8) {
     }
 }
 
-/// Register-only sequence for code that keeps state in the vector registers across a blocking
-/// wait (the NEON worker's isolation check): `Call(first)`, `Recv` on the PD's input, then
-/// `Call(second)`, with no compiler-generated code in between that could use FP/SIMD registers.
-/// Sends MR0–MR1 with the first call and MR0 with the second.
-/// Returns (first reply label, badge received, second reply label, its MR0).
+/// The NEON worker's hand-over between sections, in one asm block so that no compiler code can
+/// touch the vector registers in between: load V0–V31 from `leave`, `Call(first)` (neon_end),
+/// `Recv` on the PD's input (wait for the next request), `Call(second)` (neon_begin), store
+/// V0–V31 into `found`. While this thread waits, other threads (the guest included) use the FPU;
+/// seL4 must give this thread back exactly what it left. Sends MR0–MR1 with the first call and MR0
+/// with the second. Returns (first reply label, badge received, second reply label, its MR0).
+#[cfg(target_feature = "neon")]
 #[inline(never)]
-pub fn call_recv_call(first: (Cap, MessageInfo, [u64; 2]), second: (Cap, MessageInfo, u64)) -> (u64, u64, u64, u64) {
+pub fn vregs_call_recv_call(
+    leave: &crate::VRegs,
+    found: &mut crate::VRegs,
+    first: (Cap, MessageInfo, [u64; 2]),
+    second: (Cap, MessageInfo, u64),
+) -> (u64, u64, u64, u64) {
     let (l1, badge, l2, m0): (u64, u64, u64, u64);
-    // SAFETY: three seL4 syscalls. The kernel writes only x0–x5 (declared clobbered); the
-    // arguments ride in x20–x26, which seL4 preserves; the kernel touches no memory of ours but
-    // the IPC buffer.
+    // SAFETY: loads 512 bytes from `leave` and stores 512 into `found` (both valid, aligned arrays);
+    // three seL4 syscalls in between, which write only x0–x5 (declared clobbered) and no memory
+    // of ours but the IPC buffer. Arguments ride in x20–x26 and the pointers in x9/x10, which
+    // seL4 preserves; all vector registers are declared clobbered.
     unsafe {
         asm!(
+            "ldp q0, q1, [x9, #0]", "ldp q2, q3, [x9, #32]", "ldp q4, q5, [x9, #64]",
+            "ldp q6, q7, [x9, #96]", "ldp q8, q9, [x9, #128]", "ldp q10, q11, [x9, #160]",
+            "ldp q12, q13, [x9, #192]", "ldp q14, q15, [x9, #224]", "ldp q16, q17, [x9, #256]",
+            "ldp q18, q19, [x9, #288]", "ldp q20, q21, [x9, #320]", "ldp q22, q23, [x9, #352]",
+            "ldp q24, q25, [x9, #384]", "ldp q26, q27, [x9, #416]", "ldp q28, q29, [x9, #448]",
+            "ldp q30, q31, [x9, #480]",
             "mov x0, x20", "mov x1, x21", "mov x2, x22", "mov x3, x23", "mov x7, #-1", "svc #0",
             "lsr x27, x1, #12",
             "mov x0, #{input}", "mov x6, #{reply}", "mov x7, #-7", "svc #0",
             "mov x28, x0",
             "mov x0, x24", "mov x1, x25", "mov x2, x26", "mov x7, #-1", "svc #0",
             "lsr x1, x1, #12",
+            "stp q0, q1, [x10, #0]", "stp q2, q3, [x10, #32]", "stp q4, q5, [x10, #64]",
+            "stp q6, q7, [x10, #96]", "stp q8, q9, [x10, #128]", "stp q10, q11, [x10, #160]",
+            "stp q12, q13, [x10, #192]", "stp q14, q15, [x10, #224]", "stp q16, q17, [x10, #256]",
+            "stp q18, q19, [x10, #288]", "stp q20, q21, [x10, #320]", "stp q22, q23, [x10, #352]",
+            "stp q24, q25, [x10, #384]", "stp q26, q27, [x10, #416]", "stp q28, q29, [x10, #448]",
+            "stp q30, q31, [x10, #480]",
             input = const crate::cap::slot::INPUT,
             reply = const crate::cap::slot::REPLY,
+            in("x9") leave.as_ptr(), in("x10") found.as_mut_ptr(),
             in("x20") first.0 .0, in("x21") first.1 .0, in("x22") first.2[0], in("x23") first.2[1],
             in("x24") second.0 .0, in("x25") second.1 .0, in("x26") second.2,
             out("x27") l1, out("x28") badge, out("x1") l2, out("x2") m0,
             out("x0") _, out("x3") _, out("x4") _, out("x5") _, out("x6") _, out("x7") _,
+            out("v0") _, out("v1") _, out("v2") _, out("v3") _, out("v4") _, out("v5") _, out("v6") _, out("v7") _,
+            out("v8") _, out("v9") _, out("v10") _, out("v11") _, out("v12") _, out("v13") _, out("v14") _, out("v15") _,
+            out("v16") _, out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _, out("v22") _, out("v23") _,
+            out("v24") _, out("v25") _, out("v26") _, out("v27") _, out("v28") _, out("v29") _, out("v30") _, out("v31") _,
             options(nostack),
         );
     }

@@ -7,7 +7,7 @@
 
 use lazyfp::sdf::{neon_worker as sdf_self, NUM_CORES};
 use lazyfp::FpServiceOp;
-use microkit_rt::{checksum_neon, checksum_scalar, ppcall, ppcall_wait_ppcall, println, read_vregs, set_mr, write_vregs};
+use microkit_rt::{checksum_neon, checksum_scalar, ppcall, println, set_mr, vregs_ppcall_wait_ppcall};
 use microkit_rt::{Channel, Child, MessageInfo, VRegs};
 
 const FP_SERVICE: Channel = Channel::new(sdf_self::channel::FP_SERVICE);
@@ -28,16 +28,16 @@ struct Worker {
 }
 
 /// Runs forever: one NEON section per request from the VMM. Between sections the vector
-/// registers hold this PD's last pattern while other threads (the guest included) run. Only
-/// `section` code may use FP/SIMD (the build checks that the rest of this PD has none), and the
-/// hand-over between sections is a register-only syscall sequence.
+/// registers hold this PD's last pattern while other threads (the guest included) run: the
+/// hand-over (leave the pattern, neon_end, wait, neon_begin, read the registers back) is a
+/// single asm sequence, so nothing but seL4 can change them in between.
 fn init() -> Worker {
     let mut w = Worker::start();
     loop {
-        w.section();
         let (end, begin) = w.requests();
-        let (end_label, _badge, begin_label, _saved) = ppcall_wait_ppcall(end, begin);
+        let (end_label, _badge, begin_label, _saved) = vregs_ppcall_wait_ppcall(&w.last, &mut w.now, end, begin);
         w.refusals += (end_label != 0) as u64 + (begin_label != 0) as u64;
+        w.section();
     }
 }
 
@@ -54,7 +54,7 @@ impl Worker {
     }
 }
 
-/// Everything that runs inside a NEON section (or before the first one): free to use FP/SIMD.
+/// What runs inside a NEON section.
 mod section {
     use super::*;
 
@@ -67,7 +67,7 @@ mod section {
     }
 
     impl Worker {
-        /// Opens the first section and leaves the first pattern.
+        /// Opens the first section; its pattern is left by the first hand-over.
         #[inline(never)]
         pub(super) fn start() -> Self {
             let w = Self {
@@ -85,14 +85,12 @@ mod section {
             if code != 0 {
                 println!("neon_worker: first neon_begin refused (code {code})");
             }
-            write_vregs(&w.last);
             w
         }
 
-        /// One section: check the registers, run the workload, leave a new pattern.
-        #[inline(never)]
+        /// One section: check the registers found at its start, run the workload, choose the
+        /// pattern the next hand-over leaves.
         pub(super) fn section(&mut self) {
-            read_vregs(&mut self.now);
             // Isolation: the registers must still hold what this PD left in them.
             let changed = self.now.iter().zip(self.last.iter()).filter(|(a, b)| a != b).count() as u64;
             if changed != 0 && self.leaks == 0 {
@@ -111,7 +109,6 @@ mod section {
                 println!("neon_worker: NEON checksum differs from the scalar reference");
             }
             self.last = pattern(self.round);
-            write_vregs(&self.last);
         }
     }
 }

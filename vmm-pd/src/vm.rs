@@ -451,9 +451,8 @@ impl Vm {
 
     /// The run's closing lines.
     fn finish(&mut self) {
-        if !self.uart.line().is_empty() {
-            print_guest_line(self.uart.line());
-            self.uart.clear_line();
+        if let Some(partial) = self.uart.unfinished_line() {
+            print_guest_line(partial);
         }
         let s = self.stats;
         let f = self.fp.stats;

@@ -1,0 +1,251 @@
+//! Phase 1: one check per kind of VM exit, each comparing the VMM's answer with the ABI.
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use aarch64_cpu::asm::barrier::{isb, SY};
+use aarch64_cpu::asm::wfi;
+use aarch64_cpu::registers::{
+    Readable, Writeable, CNTFRQ_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTV_CTL_EL0, CNTV_TVAL_EL0,
+};
+use guest::hw::{gicc, gicd, pl011, timer};
+use guest::{expect_bits, expect_eq, CheckResult, Failure};
+use lazyfp::abi::{self, hc, psci, FailReason};
+
+use crate::arch::{hvc, hvc_sel4_syscall, smc, wait_for_irq, Mmio};
+
+/// Runs the checks in order; the first failure ends the phase.
+pub fn run() -> CheckResult {
+    hypercall_version()?;
+    psci_calls()?;
+    uart_ids()?;
+    gicd_readback()?;
+    wfi_resumes();
+    trapped_sysregs()?;
+    capfault_recovery()?;
+    vtimer_irqs()
+}
+
+/// HVC (UnknownSyscall fault) and SMC (VCPUFault EC 0x17): `hc::VERSION` → `hc::ABI_VERSION`.
+fn hypercall_version() -> CheckResult {
+    let [v, ..] = hvc(hc::VERSION, [0; 3]);
+    expect_eq("hvc-version", FailReason::HvcHypercall, v, hc::ABI_VERSION)?;
+    let [v, ..] = smc(hc::VERSION, [0; 3]);
+    expect_eq(
+        "smc-version",
+        FailReason::HypercallVersion,
+        v,
+        hc::ABI_VERSION,
+    )
+}
+
+/// A PSCI call through SMC and the answer the VMM owes a single-vCPU VM.
+struct PsciCheck {
+    name: &'static str,
+    reason: FailReason,
+    function: u64,
+    args: [u64; 3],
+    expected: u64,
+}
+
+/// PSCI 1.1 (DEN0022): results are sign-extended to 64 bits.
+const PSCI_CHECKS: [PsciCheck; 6] = [
+    PsciCheck {
+        name: "psci-version",
+        reason: FailReason::PsciVersion,
+        function: psci::VERSION,
+        args: [0; 3],
+        expected: psci::VERSION_1_1,
+    },
+    PsciCheck {
+        name: "psci-features-off",
+        reason: FailReason::PsciFeatures,
+        function: psci::FEATURES,
+        args: [psci::SYSTEM_OFF, 0, 0],
+        expected: psci::SUCCESS as u64,
+    },
+    PsciCheck {
+        name: "psci-features-none",
+        reason: FailReason::PsciFeatures,
+        function: psci::FEATURES,
+        args: [0x8400_00FF, 0, 0],
+        expected: psci::NOT_SUPPORTED as u64,
+    },
+    PsciCheck {
+        name: "psci-migrate-info",
+        reason: FailReason::PsciFeatures,
+        function: psci::MIGRATE_INFO_TYPE,
+        args: [0; 3],
+        expected: psci::TOS_NOT_PRESENT_MP,
+    },
+    PsciCheck {
+        name: "psci-affinity-info",
+        reason: FailReason::PsciFeatures,
+        // Affinity 0, level 0: the running vCPU is ON (0).
+        function: psci::AFFINITY_INFO_64,
+        args: [0, 0, 0],
+        expected: 0,
+    },
+    PsciCheck {
+        name: "psci-cpu-on",
+        reason: FailReason::PsciFeatures,
+        // MPIDR 1 does not exist in a single-vCPU VM.
+        function: psci::CPU_ON_64,
+        args: [1, abi::GUEST_RAM_BASE + 0x8_0000, 0],
+        expected: psci::INVALID_PARAMETERS as u64,
+    },
+];
+
+/// PSCI through SMC (VCPUFault EC 0x17).
+fn psci_calls() -> CheckResult {
+    for check in &PSCI_CHECKS {
+        let [v, ..] = smc(check.function, check.args);
+        expect_eq(check.name, check.reason, v, check.expected)?;
+    }
+    Ok(())
+}
+
+/// MMIO reads (VMFault on the emulated PL011): peripheral and PrimeCell id registers.
+fn uart_ids() -> CheckResult {
+    let ids = [
+        (pl011::PERIPH_ID0, abi::PL011_PERIPH_ID),
+        (pl011::PCELL_ID0, abi::PL011_PCELL_ID),
+    ];
+    for (base, bytes) in ids {
+        for (i, byte) in bytes.iter().enumerate() {
+            let got = Mmio::UART.read32(base + 4 * i);
+            expect_eq("uart-id", FailReason::UartId, got.into(), (*byte).into())?;
+        }
+    }
+    Ok(())
+}
+
+/// Priority the guest gives the virtual timer in the emulated distributor.
+const VTIMER_PRIORITY: u8 = 0xA0;
+const VTIMER_BIT: u32 = 1 << abi::VTIMER_IRQ;
+
+/// MMIO writes and read-backs on the emulated distributor: CTLR, ISENABLER0 bit 27 (32-bit) and
+/// IPRIORITYR[27] (8-bit). Leaves the distributor set up for the timer check.
+fn gicd_readback() -> CheckResult {
+    let gicd = Mmio::GICD;
+    gicd.write32(gicd::CTLR, gicd::CTLR_ENABLE);
+    let got = gicd.read32(gicd::CTLR);
+    expect_eq(
+        "gicd-ctlr",
+        FailReason::GicdReadback,
+        got.into(),
+        gicd::CTLR_ENABLE.into(),
+    )?;
+    gicd.write32(gicd::ISENABLER0, VTIMER_BIT);
+    let got = gicd.read32(gicd::ISENABLER0);
+    expect_bits(
+        "gicd-isenabler0",
+        FailReason::GicdReadback,
+        got.into(),
+        VTIMER_BIT.into(),
+    )?;
+    let prio = gicd::IPRIORITYR + usize::from(abi::VTIMER_IRQ);
+    gicd.write8(prio, VTIMER_PRIORITY);
+    let got = gicd.read8(prio);
+    expect_eq(
+        "gicd-ipriorityr",
+        FailReason::GicdReadback,
+        got.into(),
+        VTIMER_PRIORITY.into(),
+    )
+}
+
+/// WFI (VCPUFault EC 0x01) with IRQs masked and nothing pending: the VMM resumes the guest.
+fn wfi_resumes() {
+    wfi();
+}
+
+/// CNTP_CVAL_EL0 written and read back, and CNTP_CTL_EL0 read: trapped by seL4
+/// (CNTHCTL_EL2.EL1PCEN = 0) and emulated by the VMM (VCPUFault EC 0x18).
+fn trapped_sysregs() -> CheckResult {
+    const CVAL: u64 = 0x1234_5678_9ABC;
+    CNTP_CVAL_EL0.set(CVAL);
+    let got = CNTP_CVAL_EL0.get();
+    expect_eq("cntp-cval", FailReason::SysregRead, got, CVAL)?;
+    let got = CNTP_CTL_EL0.get();
+    expect_eq("cntp-ctl", FailReason::SysregRead, got, 0)
+}
+
+/// seL4's Recv syscall number (MCS).
+const SEL4_SYS_RECV: i64 = -7;
+
+/// `hvc #0` with x7 = seL4 Recv and x0 = cap 0: the kernel runs the syscall from the vCPU thread,
+/// finds no endpoint in the (empty) VM CSpace and, Recv being blocking, raises a CapFault (a
+/// non-blocking Send would fail silently instead). The VMM answers x0 = `hc::NOT_SUPPORTED` and
+/// resumes after the `hvc`.
+fn capfault_recovery() -> CheckResult {
+    let got = hvc_sel4_syscall(SEL4_SYS_RECV, 0);
+    expect_eq(
+        "capfault",
+        FailReason::CapFaultRecovery,
+        got,
+        hc::NOT_SUPPORTED,
+    )
+}
+
+/// Virtual-timer interrupts taken by the IRQ handler.
+static VTIMER_IRQS: AtomicU32 = AtomicU32::new(0);
+/// Timer interrupts the test waits for: the second arrives only if the VMM re-armed the
+/// virtual PPI after the first EOI.
+const VTIMER_ROUNDS: u32 = 2;
+/// `wfi` rounds before giving up on an interrupt.
+const VTIMER_WAIT_LIMIT: u32 = 1_000_000;
+
+/// Virtual timer through the VGIC: distributor (emulated) and GICV CPU interface set up, the
+/// timer fires 0.1 ms ahead, twice.
+fn vtimer_irqs() -> CheckResult {
+    let gicd = Mmio::GICD;
+    gicd.write32(gicd::CTLR, gicd::CTLR_ENABLE);
+    gicd.write32(gicd::ISENABLER0, VTIMER_BIT);
+    gicd.write8(
+        gicd::IPRIORITYR + usize::from(abi::VTIMER_IRQ),
+        VTIMER_PRIORITY,
+    );
+    Mmio::GICC.write32(gicc::PMR, gicc::PMR_ALL);
+    Mmio::GICC.write32(gicc::CTLR, gicc::CTLR_ENABLE_GRP0);
+
+    let ticks = timer::ticks_100us(CNTFRQ_EL0.get());
+    let mut result = Ok(());
+    for round in 1..=VTIMER_ROUNDS {
+        CNTV_TVAL_EL0.set(ticks);
+        CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET);
+        isb(SY);
+        let mut waits = 0;
+        while VTIMER_IRQS.load(Ordering::Acquire) < round && waits < VTIMER_WAIT_LIMIT {
+            wait_for_irq();
+            waits += 1;
+        }
+        let taken = VTIMER_IRQS.load(Ordering::Acquire);
+        if taken < round {
+            result = Err(Failure::new(
+                "vtimer-irq",
+                FailReason::TimerIrq,
+                taken.into(),
+                round.into(),
+            ));
+            break;
+        }
+    }
+    CNTV_CTL_EL0.set(0);
+    isb(SY);
+    result
+}
+
+/// IRQ handler (vector "current EL, SPx, IRQ"): acknowledge through GICV_IAR, silence the
+/// level-triggered timer with CNTV_CTL_EL0 = IMASK, and end the interrupt with GICV_EOIR.
+pub fn on_irq() {
+    let iar = Mmio::GICC.read32(gicc::IAR);
+    let intid = iar & gicc::IAR_INTID_MASK;
+    if intid == gicc::INTID_SPURIOUS {
+        return;
+    }
+    if intid == u32::from(abi::VTIMER_IRQ) {
+        CNTV_CTL_EL0.write(CNTV_CTL_EL0::IMASK::SET);
+        isb(SY);
+        VTIMER_IRQS.fetch_add(1, Ordering::Release);
+    }
+    Mmio::GICC.write32(gicc::EOIR, iar);
+}

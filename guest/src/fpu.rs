@@ -1,0 +1,28 @@
+//! Phase 2: the FP/SIMD torture (after kvm-unit-tests arm/fpu.c and Linux fp-stress) and the
+//! idle-FP check.
+use guest::torture::idle_check;
+use guest::{CheckResult, ExitKind, FpState, Tally, TORTURE_ITERATIONS};
+
+use crate::arch::{idle_fp_hypercalls, torture_step};
+use crate::println;
+
+/// Every iteration fills Q0–Q31, FPCR and FPSR with the iteration's pattern, provokes one VM
+/// exit (or NEON interference) and checks that all of it survived.
+pub fn torture() -> Tally {
+    println!("fp torture of {TORTURE_ITERATIONS} iterations");
+    let mut tally = Tally::new();
+    let mut stored = FpState::ZERO;
+    for iteration in 0..TORTURE_ITERATIONS {
+        let loaded = FpState::pattern(iteration);
+        torture_step(ExitKind::for_iteration(iteration), &loaded, &mut stored);
+        tally.record(iteration, &loaded, &stored);
+    }
+    tally
+}
+
+/// Phase 2b: with the guest's FP state touched (by the torture), hypercalls that interfere with
+/// NEON while the guest uses none must not reload that state: `fp_traps` stays put.
+pub fn idle() -> CheckResult {
+    let (before, after) = idle_fp_hypercalls();
+    idle_check(before, after)
+}
