@@ -14,10 +14,11 @@ LAZYFP_TORTURE_ITERS ?= 100000
 RUN_TIMEOUT ?= 900
 TEST_TIMEOUT ?= 600
 
-export MICROKIT_SDK MICROKIT_BOARD MICROKIT_CONFIG FP_POLICY GUEST_ENTRY LAZYFP_TORTURE_ITERS
 
 SDK_HINT := get the Microkit 2.3 SDK (the official release, or built from source as Microkit's README describes) and set MICROKIT_SDK=/path/to/sdk
 OUT := $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/$(FP_POLICY)
+LAZYFP_SDF := $(abspath $(OUT)/system.xml)
+export MICROKIT_SDK MICROKIT_BOARD MICROKIT_CONFIG FP_POLICY GUEST_ENTRY LAZYFP_TORTURE_ITERS LAZYFP_SDF
 CARGO_DIR := $(abspath $(BUILD_DIR))/cargo/$(MICROKIT_CONFIG)-$(FP_POLICY)
 CARGO := cargo
 PD_TARGET_SOFT := aarch64-unknown-none-softfloat
@@ -28,7 +29,7 @@ QEMU := qemu-system-aarch64 -machine virt,virtualization=on -cpu cortex-a53 -m s
 	-nographic -serial mon:stdio -no-reboot -device loader,file=$(OUT)/loader.img,addr=0x70000000,cpu-num=0
 QEMU_SMP := $(if $(findstring smp,$(MICROKIT_CONFIG)),4,1)
 
-.PHONY: all loader.img run test test-host test-aarch64 test-elves system-test pds prereqs sdk-check clean
+.PHONY: all loader.img run test test-host test-aarch64 test-elves system-test sdf pds prereqs sdk-check clean
 all: loader.img
 loader.img: $(OUT)/loader.img
 
@@ -41,9 +42,14 @@ sdk-check:
 	@if [ ! -d "$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)" ]; then echo "lazyfp: the SDK has no board '$(MICROKIT_BOARD)' (it has: $$(ls $(MICROKIT_SDK)/board | tr '\n' ' '))"; exit 1; fi
 	@if [ ! -d "$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)" ]; then echo "lazyfp: the SDK has no config '$(MICROKIT_CONFIG)' for $(MICROKIT_BOARD) (it has: $$(ls $(MICROKIT_SDK)/board/$(MICROKIT_BOARD) | tr '\n' ' '))"; exit 1; fi
 
-# Every PD ELF and the guest image, for this config and policy.
-pds: prereqs
+# The system description for this policy, derived from system.xml (the single source): the eager
+# VMM gets fpu="true". Every build of this policy reads its constants from it (LAZYFP_SDF).
+sdf: prereqs
 	@mkdir -p $(OUT)
+	$(CARGO) run -q --release --target-dir $(CARGO_DIR) -p lazyfp-build --bin sdf-variant -- --policy $(FP_POLICY) system.xml $(OUT)/system.xml
+
+# Every PD ELF and the guest image, for this config and policy.
+pds: sdf
 	$(CARGO) build --release --target-dir $(CARGO_DIR) -p vmm-pd --target $(VMM_TARGET)
 	$(CARGO) build --release --target-dir $(CARGO_DIR) -p fp-service --target $(PD_TARGET_SOFT)
 	$(CARGO) build --release --target-dir $(CARGO_DIR) -p neon-worker -p guest --target $(PD_TARGET_HARD)
@@ -56,10 +62,7 @@ pds: prereqs
 	    cp "$(GUEST_IMAGE)" $(OUT)/guest.img; \
 	else cp $(CARGO_DIR)/$(PD_TARGET_HARD)/release/guest $(OUT)/guest.img; fi
 
-$(OUT)/system.xml: system.xml pds
-	$(CARGO) run -q --release --target-dir $(CARGO_DIR) -p lazyfp-build --bin sdf-variant -- --policy $(FP_POLICY) system.xml $@
-
-$(OUT)/loader.img: sdk-check pds $(OUT)/system.xml
+$(OUT)/loader.img: sdk-check pds
 	$(MICROKIT_SDK)/bin/microkit $(OUT)/system.xml --search-path $(OUT) --board $(MICROKIT_BOARD) \
 	    --config $(MICROKIT_CONFIG) -o $@ -r $(OUT)/report.txt
 
@@ -70,11 +73,11 @@ run: $(OUT)/loader.img
 test: prereqs test-host test-aarch64 test-elves system-test
 
 test-host:
-	$(CARGO) test --workspace --exclude vmm-pd --exclude fp-service --exclude neon-worker
+	LAZYFP_SDF= $(CARGO) test --workspace --exclude vmm-pd --exclude fp-service --exclude neon-worker
 
 # The arch-independent core and the guest's pure logic, built and run as aarch64 code.
 test-aarch64:
-	$(CARGO) test --target aarch64-unknown-linux-gnu -p lazyfp -p guest --lib
+	LAZYFP_SDF= $(CARGO) test --target aarch64-unknown-linux-gnu -p lazyfp -p guest --lib
 
 # Cross-build both policies; the lazy VMM and fp-service must hold no FP/SIMD instruction; the
 # neon worker may use them only inside NEON sections; every PD has the symbols Microkit patches.

@@ -100,8 +100,6 @@ pub struct VcpuFp {
     vcpu: u8,
     core: u64,
     owner: FpOwner,
-    /// Whether the table names this vCPU on `core` (saves an atomic store on every exit).
-    published: bool,
     /// `run_map_fp` succeeded.
     mapped: bool,
     policy: FpPolicy,
@@ -111,7 +109,7 @@ pub struct VcpuFp {
 impl VcpuFp {
     /// A vCPU's bookkeeping before its first run: unmapped, unloaded.
     pub fn new(vcpu: u8, core: u64, policy: FpPolicy) -> Self {
-        Self { vcpu, core, owner: FpOwner::Unloaded, published: false, mapped: false, policy, stats: FpStats::default() }
+        Self { vcpu, core, owner: FpOwner::Unloaded, mapped: false, policy, stats: FpStats::default() }
     }
 
     /// `kvm_arch_vcpu_run_map_fp`: at vCPU setup, before its first run. Attaches to the shared
@@ -151,7 +149,6 @@ impl VcpuFp {
         table.core(core)?;
         self.core = core;
         self.stats.loads += 1;
-        self.published = false;
         Ok(match self.policy {
             FpPolicy::Lazy => {
                 self.owner = FpOwner::Trapped;
@@ -174,8 +171,7 @@ impl VcpuFp {
             FpOwner::Trapped => {
                 self.stats.fp_traps += 1;
                 self.owner = FpOwner::Guest;
-                self.published = false;
-                Ok(FpAction::EnableGuestFp)
+                        Ok(FpAction::EnableGuestFp)
             }
             // Guest → Guest: the kernel trapped although we lifted the trap (e.g. the flag was set
             // behind our back); lifting it again is the only way forward.
@@ -189,11 +185,12 @@ impl VcpuFp {
     /// `kvm_arch_vcpu_ctxsync_fp`: after every exit, before the VMM can receive any IPC. If the
     /// guest owns the registers, record in the table that this core's live state is the vCPU's
     /// (`fpsimd_bind_state_to_cpu`), so a NEON user on this core will ask for a save-back.
-    /// No IPC and, once published, no store: this runs on every exit.
+    /// No IPC, and no store while the table already names this vCPU (one atomic load): this
+    /// runs on every exit. Reading the table rather than trusting a local flag keeps it right
+    /// when another vCPU on the same core published in between.
     pub fn ctxsync_fp(&mut self, table: &FpTable) -> Result<(), FpError> {
-        if self.policy == FpPolicy::Lazy && self.owner == FpOwner::Guest && !self.published {
+        if self.policy == FpPolicy::Lazy && self.owner == FpOwner::Guest && table.owner(self.core)? != Some(self.vcpu) {
             table.bind(self.core, self.vcpu)?;
-            self.published = true;
             self.stats.binds += 1;
         }
         Ok(())
@@ -212,8 +209,7 @@ impl VcpuFp {
             (FpPolicy::Lazy, FpOwner::Guest) => {
                 table.flush(self.core, self.vcpu)?;
                 self.owner = FpOwner::Trapped;
-                self.published = false;
-                self.stats.savebacks += 1;
+                        self.stats.savebacks += 1;
                 Ok(FpAction::DisableGuestFp)
             }
             _ => {
@@ -229,7 +225,6 @@ impl VcpuFp {
         self.stats.puts += 1;
         let was = self.owner;
         self.owner = FpOwner::Unloaded;
-        self.published = false;
         Ok(match was {
             FpOwner::Guest => {
                 table.flush(self.core, self.vcpu)?;
@@ -274,6 +269,9 @@ mod tests {
         assert_eq!(t.owner(1), Ok(Some(0)));
         v.ctxsync_fp(&t).unwrap();
         assert_eq!(v.stats.binds, 1, "published once, not on every exit");
+        t.bind(1, 7).unwrap(); // another vCPU on this core published meanwhile
+        v.ctxsync_fp(&t).unwrap();
+        assert_eq!(t.owner(1), Ok(Some(0)), "republished");
 
         assert_eq!(v.save_back(0, &t), Err(FpError::WrongCore { asked: 0, vcpu_core: 1 }));
         assert_eq!(v.save_back(1, &t), Ok(FpAction::DisableGuestFp));

@@ -22,6 +22,8 @@ struct Client {
     known: bool,
     core: u64,
     open: bool,
+    /// A `begin` waits for its save-back (`finish_begin`).
+    pending: bool,
     leaks: u64,
 }
 
@@ -54,7 +56,7 @@ impl FpService {
         let mut s = Self { num_cores, clients: [Client::default(); MAX_CLIENTS], stats: ServiceStats::default() };
         for &(ch, core) in clients {
             if let Some(c) = s.clients.get_mut(ch as usize) {
-                *c = Client { known: true, core: core as u64, open: false, leaks: 0 };
+                *c = Client { known: true, core: core as u64, open: false, pending: false, leaks: 0 };
             }
         }
         s
@@ -91,7 +93,10 @@ impl FpService {
             return Err(self.fail(table, core, FpServiceError::AlreadyOpen));
         }
         match table.owner(core) {
-            Ok(Some(vcpu)) => Ok(BeginStep::NeedSaveback { vcpu, core }),
+            Ok(Some(vcpu)) => {
+                self.clients[ch as usize].pending = true;
+                Ok(BeginStep::NeedSaveback { vcpu, core })
+            }
             _ => {
                 self.open(table, ch, core, false);
                 Ok(BeginStep::Grant)
@@ -102,7 +107,11 @@ impl FpService {
     /// Completes a `neon_begin` that needed a save-back; `result` is the VMM's answer (Ok(saved)
     /// or its error code). Returns whether state was saved.
     pub fn finish_begin(&mut self, table: &FpTable, ch: u8, core: u64, result: Result<bool, u64>) -> Result<bool, FpServiceError> {
-        self.client(table, ch, core)?;
+        let c = self.client(table, ch, core)?;
+        if !c.pending {
+            return Err(self.fail(table, core, FpServiceError::NotPending));
+        }
+        c.pending = false;
         match result {
             Ok(saved) => {
                 self.open(table, ch, core, saved);
@@ -191,6 +200,17 @@ mod tests {
         assert_eq!(s.status(&t, 0), Ok([0, 0, 0, 0]));
         assert_eq!(t.core(0).unwrap().errors.load(Ordering::Relaxed), 1);
         assert_eq!(s.begin(&t, 1, 0), Ok(BeginStep::NeedSaveback { vcpu: 0, core: 0 }), "not left open");
+    }
+
+    #[test]
+    fn finish_without_pending_begin_is_refused() {
+        let (t, mut s) = setup();
+        assert_eq!(s.finish_begin(&t, 1, 0, Ok(true)), Err(FpServiceError::NotPending));
+        t.bind(0, 0).unwrap();
+        s.begin(&t, 1, 0).unwrap();
+        assert_eq!(s.finish_begin(&t, 1, 0, Ok(true)), Ok(true));
+        assert_eq!(s.finish_begin(&t, 1, 0, Ok(true)), Err(FpServiceError::NotPending), "only once");
+        assert_eq!(s.status(&t, 0), Ok([1, 1, 1, 0]));
     }
 
     #[test]

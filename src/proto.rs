@@ -68,6 +68,8 @@ pub enum FpServiceError {
     SavebackFailed(u64),
     /// A caller fp-service has no record of.
     UnknownClient(u64),
+    /// A save-back completion without a `neon_begin` waiting for it.
+    NotPending,
 }
 
 impl FpServiceError {
@@ -82,6 +84,7 @@ impl FpServiceError {
             Self::AlreadyOpen => 6,
             Self::SavebackFailed(_) => 7,
             Self::UnknownClient(_) => 8,
+            Self::NotPending => 9,
         }
     }
 
@@ -91,7 +94,7 @@ impl FpServiceError {
             Self::UnknownOp(v) | Self::BadCore(v) | Self::SavebackFailed(v) | Self::UnknownClient(v) => v,
             Self::ShortMessage { got } => got,
             Self::WrongCore { asked, .. } => asked,
-            Self::NotOpen | Self::AlreadyOpen => 0,
+            Self::NotOpen | Self::AlreadyOpen | Self::NotPending => 0,
         }
     }
 }
@@ -107,6 +110,7 @@ impl fmt::Display for FpServiceError {
             Self::AlreadyOpen => write!(f, "neon_begin with a section already open"),
             Self::SavebackFailed(code) => write!(f, "VMM save-back failed (code {code})"),
             Self::UnknownClient(ch) => write!(f, "unknown client channel {ch}"),
+            Self::NotPending => write!(f, "save-back completion without a waiting neon_begin"),
         }
     }
 }
@@ -203,6 +207,7 @@ mod tests {
             FpServiceError::AlreadyOpen,
             FpServiceError::SavebackFailed(0),
             FpServiceError::UnknownClient(0),
+            FpServiceError::NotPending,
         ]
         .iter()
         .map(|e| e.code())

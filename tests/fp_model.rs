@@ -28,7 +28,9 @@
 //! Eager policy (pre-patch behaviour): no traps ever, the table never names the vCPU, and values
 //! are still neither lost nor leaked (the kernel switches eagerly). As in the project's eager
 //! build variant, the VMM is then FPU-enabled and uses FP on every exit (`touch_fp`).
-use lazyfp::{decode_exit, BeginStep, Exit, FpAction, FpError, FpOwner, FpPolicy, FpService, FpServiceError, FpTable, VcpuFp};
+use lazyfp::{
+    decode_exit, BeginStep, Exit, FpAction, FpError, FpOwner, FpPolicy, FpService, FpServiceError, FpTable, VcpuFp,
+};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -153,7 +155,11 @@ impl Kernel {
     /// The running FPU-enabled thread `t` writes a new value into its registers.
     fn fp_write(&mut self, t: Tid) {
         let c = self.core_of(t);
-        assert!(!self.fpu_disabled[t] && self.fpu_owner[c] == Some(t), "{} writes FP without owning it", thread_name(t));
+        assert!(
+            !self.fpu_disabled[t] && self.fpu_owner[c] == Some(t),
+            "{} writes FP without owning it",
+            thread_name(t)
+        );
         self.writes[t] += 1;
         self.version[t] = Self::value(t, self.writes[t]);
         self.regs[c] = Some(self.version[t]);
@@ -201,7 +207,11 @@ impl Kernel {
             if writer == t {
                 panic!("{when}: {} lost its FP state: read {got:#x}, last wrote {want:#x}", thread_name(t));
             }
-            panic!("{when}: {} read {}'s FP state {got:#x} (leak); it last wrote {want:#x}", thread_name(t), thread_name(writer));
+            panic!(
+                "{when}: {} read {}'s FP state {got:#x} (leak); it last wrote {want:#x}",
+                thread_name(t),
+                thread_name(writer)
+            );
         }
     }
 
@@ -419,7 +429,11 @@ impl System {
         let core = self.vcpu.core();
         let live = self.kernel.fpu_owner[core as usize] == Some(VCPU);
         if self.lazy() && self.vcpu.owner() == FpOwner::Guest {
-            assert_eq!(self.table.owner(core), Ok(Some(VCPU_ID)), "after ctxsync: guest owns FP (live: {live}) but table does not say so");
+            assert_eq!(
+                self.table.owner(core),
+                Ok(Some(VCPU_ID)),
+                "after ctxsync: guest owns FP (live: {live}) but table does not say so"
+            );
         }
     }
 
@@ -506,7 +520,8 @@ impl System {
         let clients = self.cfg.client_cores.len();
         let (ch, core, end, expected) = match bad {
             BadRequest::UnknownClient { ch, end } => {
-                let ch = if (FIRST_CHANNEL..FIRST_CHANNEL + clients as u8).contains(&ch) { ch + clients as u8 } else { ch };
+                let ch =
+                    if (FIRST_CHANNEL..FIRST_CHANNEL + clients as u8).contains(&ch) { ch + clients as u8 } else { ch };
                 (ch, 0, end, FpServiceError::UnknownClient(ch as u64))
             }
             BadRequest::NoSuchCore { client, past, end } => {
@@ -521,7 +536,11 @@ impl System {
         };
         let before = self.statuses();
         let (vcpu_owner, vcpu_stats, kernel) = (self.vcpu.owner(), self.vcpu.stats, self.kernel.clone());
-        let r = if end { self.svc.end(&self.table, ch, core, 0) } else { self.svc.begin(&self.table, ch, core).map(|_| ()) };
+        let r = if end {
+            self.svc.end(&self.table, ch, core, 0)
+        } else {
+            self.svc.begin(&self.table, ch, core).map(|_| ())
+        };
         assert_eq!(r, Err(expected), "{bad:?}");
         assert_eq!(self.statuses(), before, "{bad:?} changed a core's status");
         assert_eq!((self.vcpu.owner(), self.vcpu.stats, &self.kernel), (vcpu_owner, vcpu_stats, &kernel));
@@ -540,7 +559,10 @@ impl System {
                         self.exp.fp_traps += 1;
                         self.vmm_handles_exit(8, &[0x1fe0_0000]);
                         self.kernel.schedule(VCPU);
-                        assert!(!self.kernel.fpu_disabled[VCPU], "the FP trap handler left the guest's FP trapped (trap loop)");
+                        assert!(
+                            !self.kernel.fpu_disabled[VCPU],
+                            "the FP trap handler left the guest's FP trapped (trap loop)"
+                        );
                     }
                     self.use_fp(VCPU, writes, "guest FP use");
                     self.exp.idle_after_saveback = None;
@@ -568,7 +590,10 @@ impl System {
                     self.neon_use(i);
                     self.neon_end(i);
                     if self.lazy() && self.cfg.client_cores[i] == self.vcpu.core() {
-                        assert!(self.kernel.fpu_disabled[VCPU], "after a NEON section on its core the vCPU's FP is not disabled");
+                        assert!(
+                            self.kernel.fpu_disabled[VCPU],
+                            "after a NEON section on its core the vCPU's FP is not disabled"
+                        );
                         self.exp.idle_after_saveback = Some(self.kernel.loads[VCPU]);
                     }
                 }
@@ -588,7 +613,11 @@ impl System {
                 self.put();
                 self.kernel.set_affinity(VCPU, to);
                 self.load(to);
-                assert_ne!(self.table.owner(from), Ok(Some(VCPU_ID)), "stale table entry on core {from} after the move");
+                assert_ne!(
+                    self.table.owner(from),
+                    Ok(Some(VCPU_ID)),
+                    "stale table entry on core {from} after the move"
+                );
                 self.exp.idle_after_saveback = None;
             }
             Step::StopStart => {
@@ -605,7 +634,10 @@ impl System {
     fn check(&mut self, when: &str) {
         // 1. No FP value lost or leaked (kernel side, every thread).
         self.kernel.check(when);
-        assert!(self.kernel.fpu_disabled[FP_SERVICE] && self.kernel.loads[FP_SERVICE] == 0, "{when}: fp-service touched FP");
+        assert!(
+            self.kernel.fpu_disabled[FP_SERVICE] && self.kernel.loads[FP_SERVICE] == 0,
+            "{when}: fp-service touched FP"
+        );
 
         // 2. The table and the hooks agree with the kernel.
         let vcore = self.vcpu.core();
@@ -615,7 +647,10 @@ impl System {
                 None => {}
                 Some(VCPU_ID) => {
                     assert!(self.lazy(), "{when}: eager policy published the vCPU on core {c}");
-                    assert!(!self.kernel.fpu_disabled[VCPU], "{when}: table names the vCPU on core {c} but its FP is disabled");
+                    assert!(
+                        !self.kernel.fpu_disabled[VCPU],
+                        "{when}: table names the vCPU on core {c} but its FP is disabled"
+                    );
                     assert_eq!(c, vcore, "{when}: table names the vCPU on core {c}, it is on core {vcore}");
                 }
                 Some(other) => panic!("{when}: table names unknown vCPU {other} on core {c}"),
@@ -626,8 +661,12 @@ impl System {
             assert_eq!(self.table.owner(vcore), Ok(Some(VCPU_ID)), "{when}: guest state live but not in the table");
         }
         match self.vcpu.owner() {
-            FpOwner::Trapped => assert!(self.kernel.fpu_disabled[VCPU], "{when}: hooks say Trapped, kernel has FP enabled"),
-            FpOwner::Guest => assert!(!self.kernel.fpu_disabled[VCPU], "{when}: hooks say Guest, kernel has FP disabled"),
+            FpOwner::Trapped => {
+                assert!(self.kernel.fpu_disabled[VCPU], "{when}: hooks say Trapped, kernel has FP enabled")
+            }
+            FpOwner::Guest => {
+                assert!(!self.kernel.fpu_disabled[VCPU], "{when}: hooks say Guest, kernel has FP disabled")
+            }
             FpOwner::Unloaded => panic!("{when}: vCPU left unloaded"),
         }
         if !self.lazy() {
@@ -670,21 +709,29 @@ impl System {
 // ---------------------------------------------------------------------------------------------
 
 fn config(policy: FpPolicy) -> impl Strategy<Value = Config> {
-    (2u64..=4)
-        .prop_flat_map(|n| (Just(n), 0..n, 0..n, prop::collection::vec(0..n, 1..=3), 0usize..3))
-        .prop_map(move |(num_cores, vcpu_core, vmm_core, mut client_cores, on_vcpu_core)| {
+    (2u64..=4).prop_flat_map(|n| (Just(n), 0..n, 0..n, prop::collection::vec(0..n, 1..=3), 0usize..3)).prop_map(
+        move |(num_cores, vcpu_core, vmm_core, mut client_cores, on_vcpu_core)| {
             let k = on_vcpu_core % client_cores.len();
             client_cores[k] = vcpu_core;
             Config { policy, num_cores, vcpu_core, vmm_core, client_cores }
-        })
+        },
+    )
 }
 
 fn bad_request() -> impl Strategy<Value = BadRequest> {
     prop_oneof![
         (prop::sample::select(vec![0u8, 1, 4, 9, 61, 62, 200, 255]), any::<bool>())
             .prop_map(|(ch, end)| BadRequest::UnknownClient { ch, end }),
-        (0usize..3, 0u64..4, any::<bool>()).prop_map(|(client, past, end)| BadRequest::NoSuchCore { client, past, end }),
-        (0usize..3, 0u64..3, any::<bool>()).prop_map(|(client, shift, end)| BadRequest::WrongCore { client, shift, end }),
+        (0usize..3, 0u64..4, any::<bool>()).prop_map(|(client, past, end)| BadRequest::NoSuchCore {
+            client,
+            past,
+            end
+        }),
+        (0usize..3, 0u64..3, any::<bool>()).prop_map(|(client, shift, end)| BadRequest::WrongCore {
+            client,
+            shift,
+            end
+        }),
     ]
 }
 
