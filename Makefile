@@ -73,7 +73,7 @@ run: $(OUT)/loader.img
 test: prereqs test-host test-aarch64 test-elves system-test
 
 test-host:
-	LAZYFP_SDF= $(CARGO) test --workspace --exclude vmm-pd --exclude fp-service --exclude neon-worker
+	LAZYFP_SDF= $(CARGO) test --workspace --exclude microkit-rt --exclude vmm-pd --exclude fp-service --exclude neon-worker
 
 # The arch-independent core and the guest's pure logic, built and run as aarch64 code.
 test-aarch64:
