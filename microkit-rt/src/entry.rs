@@ -1,10 +1,11 @@
 //! ELF entry, the symbols the Microkit tool patches, and the panic handler.
-use core::arch::global_asm;
+
 
 use crate::handler::Handler;
 
 // The tool sets SP to the top of the PD's stack and jumps to the ELF entry, `_start`.
-global_asm!(
+#[cfg(not(test))]
+core::arch::global_asm!(
     ".section .text._start, \"ax\"",
     ".global _start",
     ".type _start, %function",
@@ -63,6 +64,7 @@ pub fn run_main<H: Handler>(handler: H) -> ! {
     crate::handler::event_loop(handler, passive(), irqs())
 }
 
+#[cfg(not(test))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     crate::println!("{}: panic: {}", pd_name(), info);

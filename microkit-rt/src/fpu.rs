@@ -66,3 +66,28 @@ pub fn checksum_scalar(data: &[[u32; 4]]) -> u64 {
 fn fold(s: [u32; 4], m: [u32; 4]) -> u64 {
     s.iter().chain(m.iter()).fold(0u64, |acc, &x| acc.rotate_left(13) ^ x as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neon_checksum_matches_scalar_reference() {
+        let mut x = 0x1234_5678u32;
+        let data: Vec<[u32; 4]> = (0..1000)
+            .map(|_| {
+                core::array::from_fn(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x
+                })
+            })
+            .collect();
+        assert_eq!(checksum_neon(&data), checksum_scalar(&data));
+        let mut other = data.clone();
+        other[500][2] ^= 1;
+        assert_ne!(checksum_neon(&other), checksum_scalar(&data), "one bit changes the sum");
+        assert_eq!(checksum_neon(&[]), checksum_scalar(&[]));
+    }
+}

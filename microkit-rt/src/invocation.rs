@@ -247,3 +247,29 @@ pub fn vregs_ppcall_wait_ppcall(
         (second.0.endpoint_cap(), second.1, second.2),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_order_matches_sel4() {
+        // seL4_UserContext (aarch64): pc, sp, spsr, x0–x8, x16, x17, x18, x29, x30, x9–x15, x19–x28.
+        let order: [u8; 31] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 16, 17, 18, 29, 30, 9, 10, 11, 12, 13, 14, 15, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28];
+        for (i, reg) in order.iter().enumerate() {
+            assert_eq!(UserContext::gpr_index(*reg), 3 + i, "x{reg}");
+        }
+        let mut c = UserContext::default();
+        c.set_gpr(28, 7);
+        assert_eq!(c.0[33], 7);
+    }
+
+    #[test]
+    fn error_codes_round_trip() {
+        for code in 1..=10 {
+            assert_eq!(Error::from_label(code).unwrap_err().code(), code);
+        }
+        assert_eq!(Error::from_label(0), Ok(()));
+        assert_eq!(Error::from_label(99), Err(Error::Unknown(99)));
+    }
+}

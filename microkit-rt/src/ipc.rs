@@ -43,3 +43,16 @@ pub fn set_mr(i: usize, value: u64) {
     // SAFETY: as for `get_mr`.
     unsafe { mr_ptr(i).write(value) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_info_fields() {
+        let m = MessageInfo::new(0x1234, 9);
+        assert_eq!((m.label(), m.length()), (0x1234, 9));
+        assert_eq!(m.0, 0x1234 << 12 | 9);
+        assert_eq!(MessageInfo::new(1, 200).length(), 200 & 0x7f, "length is 7 bits");
+    }
+}
