@@ -11,15 +11,20 @@ FP_POLICY ?= lazy
 GUEST_IMAGE ?=
 GUEST_ENTRY ?=
 LAZYFP_TORTURE_ITERS ?= 100000
+# Build variants: the guest's cargo features ("bench" for the benchmark guest), the crate that
+# plays the VMM (floor-pd for the benchmark floor), and the output directory name.
+GUEST_FEATURES ?=
+VMM_CRATE ?= vmm-pd
+VARIANT ?= $(FP_POLICY)
 RUN_TIMEOUT ?= 900
 TEST_TIMEOUT ?= 600
 
 
 SDK_HINT := get the Microkit 2.3 SDK (the official release, or built from source as Microkit's README describes) and set MICROKIT_SDK=/path/to/sdk
-OUT := $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/$(FP_POLICY)
+OUT := $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/$(VARIANT)
 LAZYFP_SDF := $(abspath $(OUT)/system.xml)
 export MICROKIT_SDK MICROKIT_BOARD MICROKIT_CONFIG FP_POLICY GUEST_ENTRY LAZYFP_TORTURE_ITERS LAZYFP_SDF
-CARGO_DIR := $(abspath $(BUILD_DIR))/cargo/$(MICROKIT_CONFIG)-$(FP_POLICY)
+CARGO_DIR := $(abspath $(BUILD_DIR))/cargo/$(MICROKIT_CONFIG)-$(VARIANT)
 CARGO := cargo
 PD_TARGET_SOFT := aarch64-unknown-none-softfloat
 PD_TARGET_HARD := aarch64-unknown-none
@@ -29,7 +34,7 @@ QEMU := qemu-system-aarch64 -machine virt,virtualization=on -cpu cortex-a53 -m s
 	-nographic -serial mon:stdio -no-reboot -device loader,file=$(OUT)/loader.img,addr=0x70000000,cpu-num=0
 QEMU_SMP := $(if $(findstring smp,$(MICROKIT_CONFIG)),4,1)
 
-.PHONY: all loader.img run test test-host test-aarch64 test-elves system-test sdf pds prereqs sdk-check clean
+.PHONY: bench all loader.img run test test-host test-aarch64 test-elves system-test sdf pds prereqs sdk-check clean
 all: loader.img
 loader.img: $(OUT)/loader.img
 
@@ -50,10 +55,11 @@ sdf: prereqs
 
 # Every PD ELF and the guest image, for this config and policy.
 pds: sdf
-	$(CARGO) build --release --target-dir $(CARGO_DIR) -p vmm-pd --target $(VMM_TARGET)
+	$(CARGO) build --release --target-dir $(CARGO_DIR) -p $(VMM_CRATE) --target $(VMM_TARGET)
 	$(CARGO) build --release --target-dir $(CARGO_DIR) -p fp-service --target $(PD_TARGET_SOFT)
-	$(CARGO) build --release --target-dir $(CARGO_DIR) -p neon-worker -p guest --target $(PD_TARGET_HARD)
-	cp $(CARGO_DIR)/$(VMM_TARGET)/release/vmm-pd $(OUT)/vmm.elf
+	$(CARGO) build --release --target-dir $(CARGO_DIR) -p neon-worker --target $(PD_TARGET_HARD)
+	$(CARGO) build --release --target-dir $(CARGO_DIR) -p guest --target $(PD_TARGET_HARD) $(if $(GUEST_FEATURES),--features $(GUEST_FEATURES))
+	cp $(CARGO_DIR)/$(VMM_TARGET)/release/$(VMM_CRATE) $(OUT)/vmm.elf
 	cp $(CARGO_DIR)/$(PD_TARGET_SOFT)/release/fp-service $(OUT)/fp_service.elf
 	cp $(CARGO_DIR)/$(PD_TARGET_HARD)/release/neon-worker $(OUT)/neon_worker.elf
 	@if [ -n "$(GUEST_IMAGE)" ]; then \
@@ -106,6 +112,22 @@ system-test:
 	            $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol/serial.log $$pol $(TEST_TIMEOUT) $(LAZYFP_TORTURE_ITERS); \
 	    done; done; \
 	fi
+
+# ---- benchmarks (needs an SDK) ----
+# Exit round trips timed by the benchmark guest under QEMU -icount shift=0 (guest ns = emulated
+# instructions), for lazy, eager and the floor handler, on release and debug.
+BENCH_DIR := $(BUILD_DIR)/bench
+bench: prereqs
+	@if [ -z "$(MICROKIT_SDK)" ]; then echo "lazyfp: make bench needs a Microkit SDK: $(SDK_HINT)"; exit 1; fi
+	@mkdir -p $(BENCH_DIR)
+	@set -e; for cfg in release debug; do for v in lazy eager floor; do \
+	    pol=$$([ $$v = eager ] && echo eager || echo lazy); crate=$$([ $$v = floor ] && echo floor-pd || echo vmm-pd); \
+	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol VMM_CRATE=$$crate \
+	        VARIANT=bench-$$v GUEST_FEATURES=bench >/dev/null; \
+	    scripts/bench-run.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/bench-$$v/loader.img $(BENCH_DIR)/$$cfg-$$v.log $(TEST_TIMEOUT); \
+	done; done
+	scripts/bench-report.py $(BENCH_DIR) $(BENCH_DIR)/release-lazy.log $(BENCH_DIR)/release-eager.log \
+	    $(BENCH_DIR)/release-floor.log $(BENCH_DIR)/debug-lazy.log $(BENCH_DIR)/debug-eager.log $(BENCH_DIR)/debug-floor.log
 
 clean:
 	rm -rf $(BUILD_DIR)

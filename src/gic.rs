@@ -97,8 +97,24 @@ impl GicDist {
     }
 
     /// Pending and enabled interrupts, lowest first (after the guest enabled something).
+    /// Word-wise, so a distributor with nothing pending costs eight loads.
     pub fn deliverable(&self) -> impl Iterator<Item = u16> + '_ {
-        (0..NUM_IRQS).filter(|&i| self.pending[i / 32] & (1 << (i % 32)) != 0 && self.is_enabled(i)).map(|i| i as u16)
+        let on = self.ctlr & 1 != 0;
+        (0..WORDS).flat_map(move |w| {
+            let mut bits = if on { self.pending[w] & self.enabled[w] } else { 0 };
+            core::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let b = bits.trailing_zeros();
+                    bits &= bits - 1;
+                    (w * 32) as u16 + b as u16
+                })
+            })
+        })
+    }
+
+    /// Whether a write at `offset` can make a pending interrupt deliverable.
+    pub const fn may_unmask(offset: u64) -> bool {
+        matches!(offset, 0x000 | 0x100..=0x17c | 0x200..=0x27c)
     }
 
     fn word_reg(&mut self, offset: u64, base: u64) -> Option<usize> {
@@ -116,12 +132,10 @@ impl MmioDevice for GicDist {
         let bad = MmioError::BadRegister { offset, size };
         // Byte-accessible arrays: priorities and targets.
         match offset {
-            0x400..=0x7fb => return self.read_bytes(&self.priority.clone(), offset - 0x400, size).ok_or(bad),
-            0x800..=0xbfb => {
-                let mut targets = self.targets;
-                targets[..32].fill(1); // SGIs/PPIs target the reading CPU (cpu 0)
-                return self.read_bytes(&targets, offset - 0x800, size).ok_or(bad);
-            }
+            0x400..=0x7fb => return read_bytes(&self.priority, offset - 0x400, size).ok_or(bad),
+            // SGIs/PPIs target the reading CPU (cpu 0).
+            0x800..=0x81f => return read_bytes(&[1; 32], offset - 0x800, size).ok_or(bad),
+            0x820..=0xbfb => return read_bytes(&self.targets, offset - 0x800, size).ok_or(bad),
             _ => {}
         }
         if size != 4 || !offset.is_multiple_of(4) {
@@ -153,14 +167,8 @@ impl MmioDevice for GicDist {
     fn write(&mut self, offset: u64, size: u8, value: u64) -> Result<(), MmioError> {
         let bad = MmioError::BadRegister { offset, size };
         match offset {
-            0x400..=0x7fb => {
-                let mut p = self.priority;
-                return self.write_bytes(&mut p, offset - 0x400, size, value).map(|()| self.priority = p).ok_or(bad);
-            }
-            0x820..=0xbfb => {
-                let mut t = self.targets;
-                return self.write_bytes(&mut t, offset - 0x800, size, value).map(|()| self.targets = t).ok_or(bad);
-            }
+            0x400..=0x7fb => return write_bytes(&mut self.priority, offset - 0x400, size, value).ok_or(bad),
+            0x820..=0xbfb => return write_bytes(&mut self.targets, offset - 0x800, size, value).ok_or(bad),
             0x800..=0x81f => return Ok(()), // SGI/PPI targets are read-only
             _ => {}
         }
@@ -211,27 +219,27 @@ impl MmioDevice for GicDist {
     }
 }
 
-impl GicDist {
-    fn read_bytes(&self, arr: &[u8], off: u64, size: u8) -> Option<u64> {
-        if !matches!(size, 1 | 4) || !off.is_multiple_of(size as u64) {
-            return None;
-        }
-        let off = off as usize;
-        let bytes = arr.get(off..off + size as usize)?;
-        Some(bytes.iter().rev().fold(0u64, |acc, b| (acc << 8) | *b as u64))
+/// A byte or word read of a byte-per-interrupt array at `off`.
+fn read_bytes(arr: &[u8], off: u64, size: u8) -> Option<u64> {
+    if !matches!(size, 1 | 4) || !off.is_multiple_of(size as u64) {
+        return None;
     }
+    let off = off as usize;
+    let bytes = arr.get(off..off + size as usize)?;
+    Some(bytes.iter().rev().fold(0u64, |acc, b| (acc << 8) | *b as u64))
+}
 
-    fn write_bytes(&self, arr: &mut [u8], off: u64, size: u8, value: u64) -> Option<()> {
-        if !matches!(size, 1 | 4) || !off.is_multiple_of(size as u64) {
-            return None;
-        }
-        let off = off as usize;
-        let bytes = arr.get_mut(off..off + size as usize)?;
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = (value >> (8 * i)) as u8;
-        }
-        Some(())
+/// A byte or word write of a byte-per-interrupt array at `off`.
+fn write_bytes(arr: &mut [u8], off: u64, size: u8, value: u64) -> Option<()> {
+    if !matches!(size, 1 | 4) || !off.is_multiple_of(size as u64) {
+        return None;
     }
+    let off = off as usize;
+    let bytes = arr.get_mut(off..off + size as usize)?;
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = (value >> (8 * i)) as u8;
+    }
+    Some(())
 }
 
 /// Occupancy of the list registers and the interrupts waiting for one.
@@ -292,6 +300,11 @@ mod tests {
         d.write(0x100, 4, 1 << 27).unwrap();
         assert_eq!(d.read(0x100, 4), Ok(0xffff | 1 << 27));
         assert_eq!(d.deliverable().collect::<Vec<_>>(), vec![27]);
+        d.write(0x104, 4, 1 << 3).unwrap();
+        d.raise(35).unwrap();
+        d.raise(36).unwrap();
+        assert_eq!(d.deliverable().collect::<Vec<_>>(), vec![27, 35], "36 is not enabled");
+        assert!(GicDist::may_unmask(0x100) && GicDist::may_unmask(0) && !GicDist::may_unmask(0x41b));
         d.complete(27);
         assert_eq!(d.raise(27), Ok(Some(27)));
         assert_eq!(d.raise(256), Err(GicError::BadIrq(256)));
@@ -308,6 +321,7 @@ mod tests {
         assert_eq!(d.read(0x100, 4), Ok(0xffff), "SGIs stay enabled");
         assert_eq!(d.read(0x004, 4), Ok(7));
         assert_eq!(d.read(0x800, 1), Ok(1));
+        assert_eq!(d.read(0x81c, 4), Ok(0x0101_0101));
         d.write(0x820, 4, 0x0101_0101).unwrap();
         assert_eq!(d.read(0x820, 4), Ok(0x0101_0101));
         assert_eq!(d.read(0x001, 4), Err(MmioError::BadRegister { offset: 1, size: 4 }));

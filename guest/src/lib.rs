@@ -4,6 +4,7 @@
 //! the host. The guest image itself (boot code, exception vectors, the phases) is `src/main.rs`.
 #![cfg_attr(not(test), no_std)]
 
+pub mod benchstats;
 pub mod hw;
 pub mod pattern;
 pub mod report;

@@ -14,15 +14,19 @@
 #[cfg(all(target_os = "none", not(target_arch = "aarch64")))]
 compile_error!("the test guest is an AArch64 program: build it for aarch64-unknown-none");
 
+// The benchmark guest uses only part of the test guest's instructions.
 #[cfg(target_os = "none")]
+#[cfg_attr(feature = "bench", allow(dead_code))]
 mod arch;
+#[cfg(all(target_os = "none", feature = "bench"))]
+mod bench;
 #[cfg(target_os = "none")]
 mod boot;
 #[cfg(target_os = "none")]
 mod console;
-#[cfg(target_os = "none")]
+#[cfg(all(target_os = "none", not(feature = "bench")))]
 mod exits;
-#[cfg(target_os = "none")]
+#[cfg(all(target_os = "none", not(feature = "bench")))]
 mod fpu;
 #[cfg(target_os = "none")]
 mod vmm;
@@ -30,6 +34,18 @@ mod vmm;
 /// Called by `_start` with the MMU, caches and FP/SIMD on (x0 = 0 from the VMM).
 #[cfg(target_os = "none")]
 extern "C" fn rust_main(_x0: u64, _x1: u64) -> ! {
+    #[cfg(feature = "bench")]
+    {
+        bench::run();
+        vmm::pass()
+    }
+    #[cfg(not(feature = "bench"))]
+    tests()
+}
+
+/// The test guest: exit-kind checks, then the FP torture.
+#[cfg(all(target_os = "none", not(feature = "bench")))]
+fn tests() -> ! {
     println!("lazyfp test guest (abi {})", lazyfp::abi::hc::ABI_VERSION);
     if let Err(failure) = exits::run() {
         vmm::fail(&failure);

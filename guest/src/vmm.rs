@@ -17,6 +17,7 @@ pub fn system_off() -> ! {
 
 /// Reports torture figures with `hc::TORTURE_RESULT` (x1 = iterations, x2 = mismatches,
 /// x3 = first bad register or `NO_BAD_REGISTER`).
+#[cfg(not(feature = "bench"))]
 pub fn torture_result(tally: &Tally) {
     smc(hc::TORTURE_RESULT, tally.result_args());
 }

@@ -118,6 +118,70 @@ impl UserContext {
     }
 }
 
+/// The first `len` words of a thread's user context, as one register call transfers them.
+/// Only the words read are initialised, so a frame costs no zeroing of the other 36 − len.
+pub struct Frame {
+    words: core::mem::MaybeUninit<[u64; USER_CONTEXT_WORDS]>,
+    len: usize,
+}
+
+impl Frame {
+    fn base(&mut self) -> *mut u64 {
+        self.words.as_mut_ptr().cast()
+    }
+
+    /// Words held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Word `i` in seL4's context order; 0 outside the frame.
+    pub fn get(&self, i: usize) -> u64 {
+        if i < self.len {
+            // SAFETY: words below `len` were written by `Tcb::read_frame`.
+            unsafe { self.words.as_ptr().cast::<u64>().add(i).read() }
+        } else {
+            0
+        }
+    }
+
+    /// Sets word `i`; a word outside the frame is ignored (callers read what they change).
+    pub fn set(&mut self, i: usize, value: u64) {
+        if i < self.len {
+            // SAFETY: `i` is inside the array and below `len`.
+            unsafe { self.base().add(i).write(value) }
+        }
+    }
+
+    pub fn pc(&self) -> u64 {
+        self.get(UserContext::PC)
+    }
+
+    pub fn set_pc(&mut self, pc: u64) {
+        self.set(UserContext::PC, pc);
+    }
+
+    /// `xN` (0 for xzr or a register outside the frame).
+    pub fn gpr(&self, n: u8) -> u64 {
+        if n < 31 {
+            self.get(UserContext::gpr_index(n))
+        } else {
+            0
+        }
+    }
+
+    /// Sets `xN` (writes to xzr are dropped).
+    pub fn set_gpr(&mut self, n: u8, value: u64) {
+        if n < 31 {
+            self.set(UserContext::gpr_index(n), value);
+        }
+    }
+}
+
 /// A thread: a child PD's or a vCPU's TCB.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tcb(pub Cap);
@@ -130,10 +194,35 @@ impl Tcb {
         set_mr(0, 0); // no suspend, no arch flags
         set_mr(1, count as u64);
         invoke(self.0, k::TCB_READ_REGISTERS, 2)?;
-        for (i, word) in ctx.0.iter_mut().take(count).enumerate() {
-            *word = get_mr(i);
-        }
+        crate::ipc::copy_from_mrs(0, &mut ctx.0[..count]);
         Ok(())
+    }
+
+    /// Reads the first `count` words of the context. Corresponds to `seL4_TCB_ReadRegisters`.
+    pub fn read_frame(self, count: usize) -> Result<Frame, Error> {
+        let len = count.min(USER_CONTEXT_WORDS);
+        set_mr(0, 0);
+        set_mr(1, len as u64);
+        invoke(self.0, k::TCB_READ_REGISTERS, 2)?;
+        let mut f = Frame { words: core::mem::MaybeUninit::uninit(), len };
+        let base = f.base();
+        for i in 0..len {
+            // SAFETY: `i < len <= 36` stays inside the array; this initialises word i.
+            unsafe { base.add(i).write(get_mr(i)) };
+        }
+        Ok(f)
+    }
+
+    /// Writes the first `count` words of `frame` (at most its length), without resuming.
+    /// Corresponds to `seL4_TCB_WriteRegisters`.
+    pub fn write_frame(self, frame: &Frame, count: usize) -> Result<(), Error> {
+        let count = count.min(frame.len);
+        set_mr(0, 0);
+        set_mr(1, count as u64);
+        for i in 0..count {
+            set_mr(2 + i, frame.get(i));
+        }
+        invoke(self.0, k::TCB_WRITE_REGISTERS, 2 + count).map(drop)
     }
 
     /// Writes the first `count` words of `ctx`; `resume` restarts the thread.
@@ -142,9 +231,7 @@ impl Tcb {
         let count = count.min(USER_CONTEXT_WORDS);
         set_mr(0, resume as u64);
         set_mr(1, count as u64);
-        for (i, word) in ctx.0.iter().take(count).enumerate() {
-            set_mr(2 + i, *word);
-        }
+        crate::ipc::copy_to_mrs(2, &ctx.0[..count]);
         invoke(self.0, k::TCB_WRITE_REGISTERS, 2 + count).map(drop)
     }
 

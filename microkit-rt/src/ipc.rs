@@ -25,11 +25,34 @@ impl MessageInfo {
 
 #[inline(always)]
 fn mr_ptr(i: usize) -> *mut u64 {
-    // msg[] starts one word after the tag.
-    (IPC_BUFFER + 8 + 8 * (i % MSG_MAX_LENGTH)) as *mut u64
+    // msg[] starts one word after the tag; indices past its end stay on its last word.
+    (IPC_BUFFER + 8 + 8 * i.min(MSG_MAX_LENGTH - 1)) as *mut u64
 }
 
-/// Reads message register `i` (indices wrap at 120, the buffer's size).
+/// Copies MR`start`.. into `dst` (at most up to the end of the message registers).
+#[inline(always)]
+pub(crate) fn copy_from_mrs(start: usize, dst: &mut [u64]) {
+    let n = dst.len().min(MSG_MAX_LENGTH.saturating_sub(start));
+    let src = mr_ptr(start);
+    for (i, d) in dst.iter_mut().take(n).enumerate() {
+        // SAFETY: the IPC buffer is mapped (see `get_mr`) and `start + i` stays within msg[].
+        // Volatile keeps this a word loop: a few words, where a memcpy call costs more.
+        *d = unsafe { src.add(i).read_volatile() };
+    }
+}
+
+/// Copies `src` into MR`start`.. (at most up to the end of the message registers).
+#[inline(always)]
+pub(crate) fn copy_to_mrs(start: usize, src: &[u64]) {
+    let n = src.len().min(MSG_MAX_LENGTH.saturating_sub(start));
+    let dst = mr_ptr(start);
+    for (i, v) in src.iter().take(n).enumerate() {
+        // SAFETY: as for `copy_from_mrs`.
+        unsafe { dst.add(i).write_volatile(*v) };
+    }
+}
+
+/// Reads message register `i` (indices past 119 read the last one).
 #[inline(always)]
 pub fn get_mr(i: usize) -> u64 {
     // SAFETY: the Microkit tool maps this PD's IPC buffer at IPC_BUFFER before it starts, and
@@ -37,7 +60,7 @@ pub fn get_mr(i: usize) -> u64 {
     unsafe { mr_ptr(i).read() }
 }
 
-/// Writes message register `i` (indices wrap at 120).
+/// Writes message register `i` (indices past 119 write the last one).
 #[inline(always)]
 pub fn set_mr(i: usize, value: u64) {
     // SAFETY: as for `get_mr`.

@@ -21,7 +21,7 @@ pub mod kernel {
 }
 
 pub use cap::{Cap, Channel, Child, ChannelSet};
-pub use console::{set_console_uart, write_str, Console};
+pub use console::{set_console_uart, write_bytes, write_str, Console};
 pub use entry::{pd_name, run_main};
 pub use fpu::{checksum_scalar, touch_fp, VRegs};
 #[cfg(target_feature = "neon")]
@@ -30,7 +30,7 @@ pub use fpu::checksum_neon;
 pub use invocation::vregs_ppcall_wait_ppcall;
 pub use handler::{Handler, PPC_ERROR_LABEL};
 pub use invocation::{
-    arm_smc_call, irq_ack, notify, ppcall, Error, IrqHandler, Tcb, UserContext, Vcpu, TCB_FLAG_FPU_DISABLED,
+    arm_smc_call, irq_ack, notify, ppcall, Frame, Error, IrqHandler, Tcb, UserContext, Vcpu, TCB_FLAG_FPU_DISABLED,
     USER_CONTEXT_WORDS,
 };
 pub use ipc::{get_mr, set_mr, MessageInfo, MSG_MAX_LENGTH};

@@ -250,7 +250,7 @@ impl Vm {
     }
 
     fn diagnose(&self, e: VmmError) {
-        let pc = regs::read(self.tcb, 1).map(|c| c.0[UserContext::PC]).unwrap_or(u64::MAX);
+        let pc = regs::read(self.tcb, 1).map(|f| f.pc()).unwrap_or(u64::MAX);
         println!("lazyfp: vmm: {e}; guest pc {pc:#x}; exits so far {}", self.stats.exits);
     }
 
@@ -278,13 +278,11 @@ impl Vm {
                 self.stats.sysreg += 1;
                 let count = regs::words_for(access.rt);
                 let mut ctx = regs::read(self.tcb, count)?;
-                let pc = ctx.0[UserContext::PC];
-                let value = self
-                    .ptimer
-                    .access(access, regs::gpr(&ctx, access.rt))
-                    .map_err(|err| VmmError::Sysreg { pc, err })?;
+                let pc = ctx.pc();
+                let value =
+                    self.ptimer.access(access, ctx.gpr(access.rt)).map_err(|err| VmmError::Sysreg { pc, err })?;
                 if let Some(v) = value {
-                    regs::set_gpr(&mut ctx, access.rt, v);
+                    ctx.set_gpr(access.rt, v);
                 }
                 regs::advance_and_write(self.tcb, &mut ctx, count)?;
                 Ok(RESUME)
@@ -411,7 +409,7 @@ impl Vm {
         let mut ctx = regs::read(self.tcb, count)?;
         let err = |err| VmmError::Mmio { addr, pc, err };
         if access.write {
-            let value = regs::gpr(&ctx, access.srt);
+            let value = ctx.gpr(access.srt);
             if let Some(off) = self.uart.claims(addr) {
                 if off == 0 {
                     if self.uart.put(value as u8) == UartOutput::LineReady {
@@ -422,13 +420,15 @@ impl Vm {
                 }
             } else if let Some(off) = self.gicd.claims(addr) {
                 self.gicd.write(off, access.size, value).map_err(err)?;
-                // Enabling may make pending interrupts deliverable.
-                let mut ready = heapless::Vec::<u16, 8>::new();
-                for irq in self.gicd.deliverable().take(8) {
-                    let _ = ready.push(irq);
-                }
-                for irq in ready {
-                    self.inject(irq)?;
+                if GicDist::may_unmask(off) {
+                    // Enabling may make pending interrupts deliverable.
+                    let mut ready = heapless::Vec::<u16, 8>::new();
+                    for irq in self.gicd.deliverable().take(8) {
+                        let _ = ready.push(irq);
+                    }
+                    for irq in ready {
+                        self.inject(irq)?;
+                    }
                 }
             } else {
                 return Err(err(MmioError::Unclaimed(addr)));
