@@ -1,0 +1,309 @@
+//! The device tree of the Linux guest, generated from the system description so that it says
+//! exactly what the VMM provides: guest RAM and the GIC CPU interface where system.xml maps
+//! them, one CPU per `<vcpu>`, and the devices the VMM emulates at QEMU virt's addresses (the
+//! GIC distributor, a PL011, the architected timer, PSCI over SMC).
+
+use std::fmt;
+
+use vm_fdt::FdtWriter;
+
+use crate::sdf::{System, VirtualMachine, VMM};
+
+/// What the DTB takes besides the system description.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DtbParams {
+    /// The kernel command line, `/chosen/bootargs`.
+    pub bootargs: String,
+    /// Guest-physical `(start, end)` of the initrd: `/chosen/linux,initrd-start` and `-end`
+    /// (end exclusive).
+    pub initrd: Option<(u64, u64)>,
+}
+
+// The emulated devices, at the guest-physical addresses of src/abi.rs (GUEST_GICD_BASE,
+// GUEST_UART_BASE, VTIMER_IRQ); a test below checks that the two agree.
+const GICD_BASE: u64 = 0x0800_0000;
+const GICD_SIZE: u64 = 0x1000;
+/// A GICv2 CPU interface spans two 4 KiB pages (GICC_DIR is in the second).
+const GICC_SIZE: u64 = 0x2000;
+const UART_BASE: u64 = 0x0900_0000;
+const UART_SIZE: u64 = 0x1000;
+/// The PL011's SPI (INTID 33), as on QEMU virt.
+const UART_SPI: u32 = 1;
+const UART_CLOCK_HZ: u32 = 24_000_000;
+/// Architected timer PPIs in the DT's numbering (INTID - 16): secure 13, non-secure 14,
+/// virtual 11 (INTID 27), hypervisor 10.
+const TIMER_PPIS: [u32; 4] = [13, 14, 11, 10];
+/// GICv2 targets at most eight CPUs.
+const MAX_GICV2_CPUS: usize = 8;
+
+// The GIC binding's interrupt specifiers: <type number flags>.
+const GIC_SPI: u32 = 0;
+const GIC_PPI: u32 = 1;
+const IRQ_LEVEL_HIGH: u32 = 4;
+
+const PHANDLE_GIC: u32 = 1;
+const PHANDLE_CLOCK: u32 = 2;
+
+/// Why no DTB could be made for a system description.
+#[derive(Debug)]
+pub enum DtbError {
+    /// No `<virtual_machine>` in protection domain [`VMM`](crate::sdf).
+    NoVirtualMachine { file: String },
+    /// The virtual machine lacks maps the DTB describes; `missing` names their regions.
+    MissingMaps {
+        file: String,
+        line: u32,
+        vm: String,
+        missing: Vec<&'static str>,
+    },
+    /// A region the DTB needs the size of has none (it is prefilled).
+    UnsizedRegion { file: String, line: u32, mr: String },
+    /// The virtual machine's vCPUs: none, or more than a GICv2 can target.
+    Vcpus {
+        file: String,
+        line: u32,
+        vm: String,
+        count: usize,
+    },
+    /// The initrd range is empty or not inside guest RAM.
+    InitrdOutsideRam {
+        start: u64,
+        end: u64,
+        ram_base: u64,
+        ram_size: u64,
+    },
+    /// The FDT writer refused a node or property (a NUL in the bootargs, for one).
+    Fdt(vm_fdt::Error),
+}
+
+impl fmt::Display for DtbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoVirtualMachine { file } => write!(
+                f,
+                "{file}: the Linux guest's DTB needs a <virtual_machine> inside protection_domain \"{VMM}\""
+            ),
+            Self::MissingMaps {
+                file,
+                line,
+                vm,
+                missing,
+            } => write!(
+                f,
+                "{file}:{line}: <virtual_machine name=\"{vm}\">: the Linux guest's DTB needs its <map> of {}",
+                missing
+                    .iter()
+                    .map(|mr| format!("mr=\"{mr}\""))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+            Self::UnsizedRegion { file, line, mr } => write!(
+                f,
+                "{file}:{line}: <memory_region name=\"{mr}\">: the Linux guest's DTB needs its size"
+            ),
+            Self::Vcpus {
+                file,
+                line,
+                vm,
+                count,
+            } => write!(
+                f,
+                "{file}:{line}: <virtual_machine name=\"{vm}\"> has {count} vCPUs; a GICv2 guest needs 1 to {MAX_GICV2_CPUS}"
+            ),
+            Self::InitrdOutsideRam {
+                start,
+                end,
+                ram_base,
+                ram_size,
+            } => write!(
+                f,
+                "initrd {start:#x}..{end:#x} is not a non-empty range inside guest RAM {ram_base:#x}..{:#x}",
+                ram_base.saturating_add(*ram_size)
+            ),
+            Self::Fdt(e) => write!(f, "cannot write the DTB: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DtbError {}
+
+impl From<vm_fdt::Error> for DtbError {
+    fn from(e: vm_fdt::Error) -> Self {
+        Self::Fdt(e)
+    }
+}
+
+/// The guest-physical layout the DTB describes, read from the system description.
+struct Layout<'a> {
+    ram_base: u64,
+    ram_size: u64,
+    gicc_base: u64,
+    vcpus: Vec<u32>,
+    vm: &'a VirtualMachine,
+}
+
+fn layout(system: &System) -> Result<Layout<'_>, DtbError> {
+    let vm = system
+        .pd(VMM)
+        .and_then(|pd| pd.virtual_machine.as_ref())
+        .ok_or_else(|| DtbError::NoVirtualMachine {
+            file: system.file.clone(),
+        })?;
+    let map = |mr: &str| vm.maps.iter().find(|map| map.mr == mr);
+    let (ram, gicc) = (map("guest_ram"), map("gic_vcpu"));
+    let (Some(ram), Some(gicc)) = (ram, gicc) else {
+        let missing = [("guest_ram", ram), ("gic_vcpu", gicc)]
+            .into_iter()
+            .filter(|(_, map)| map.is_none())
+            .map(|(mr, _)| mr)
+            .collect();
+        return Err(DtbError::MissingMaps {
+            file: system.file.clone(),
+            line: vm.at.line,
+            vm: vm.name.clone(),
+            missing,
+        });
+    };
+    // The parser has checked that a map names a declared region; only its size can be absent.
+    let ram_mr = system.mr(&ram.mr);
+    let ram_size = ram_mr
+        .and_then(|mr| mr.size)
+        .ok_or_else(|| DtbError::UnsizedRegion {
+            file: system.file.clone(),
+            line: ram_mr.map_or(ram.at.line, |mr| mr.at.line),
+            mr: ram.mr.clone(),
+        })?;
+    if vm.vcpus.is_empty() || vm.vcpus.len() > MAX_GICV2_CPUS {
+        return Err(DtbError::Vcpus {
+            file: system.file.clone(),
+            line: vm.at.line,
+            vm: vm.name.clone(),
+            count: vm.vcpus.len(),
+        });
+    }
+    Ok(Layout {
+        ram_base: ram.vaddr,
+        ram_size,
+        gicc_base: gicc.vaddr,
+        vcpus: vm.vcpus.iter().map(|vcpu| u32::from(vcpu.id)).collect(),
+        vm,
+    })
+}
+
+/// The Linux guest's DTB for the virtual machine of `system`'s VMM.
+///
+/// Describes: `/memory` (the VM's map of `guest_ram`), `/cpus` (one Cortex-A53 per `<vcpu>`,
+/// `reg` = vCPU id, started with PSCI), `/psci` (SMC), `/timer`, `/intc` (GICv2: the emulated
+/// distributor and the VM's map of `gic_vcpu` as the CPU interface), `/pl011` with its clock,
+/// and `/chosen` from `params`.
+pub fn guest_dtb(system: &System, params: &DtbParams) -> Result<Vec<u8>, DtbError> {
+    let layout = layout(system)?;
+    if let Some((start, end)) = params.initrd {
+        let ram_end = layout.ram_base.saturating_add(layout.ram_size);
+        if !(layout.ram_base <= start && start < end && end <= ram_end) {
+            return Err(DtbError::InitrdOutsideRam {
+                start,
+                end,
+                ram_base: layout.ram_base,
+                ram_size: layout.ram_size,
+            });
+        }
+    }
+    // PPIs name the CPUs they go to (a GICv2 binding detail): one bit per vCPU.
+    let ppi_flags = ((1u32 << layout.vcpus.len()) - 1) << 8 | IRQ_LEVEL_HIGH;
+    let uart = format!("/pl011@{UART_BASE:x}");
+
+    let mut fdt = FdtWriter::new()?;
+    let root = fdt.begin_node("")?;
+    fdt.property_string_list(
+        "compatible",
+        vec!["lazyfp,guest".into(), "linux,dummy-virt".into()],
+    )?;
+    fdt.property_string("model", &format!("lazyfp VM {}", layout.vm.name))?;
+    fdt.property_u32("#address-cells", 2)?;
+    fdt.property_u32("#size-cells", 2)?;
+    fdt.property_u32("interrupt-parent", PHANDLE_GIC)?;
+
+    let chosen = fdt.begin_node("chosen")?;
+    fdt.property_string("bootargs", &params.bootargs)?;
+    fdt.property_string("stdout-path", &uart)?;
+    if let Some((start, end)) = params.initrd {
+        fdt.property_u64("linux,initrd-start", start)?;
+        fdt.property_u64("linux,initrd-end", end)?;
+    }
+    fdt.end_node(chosen)?;
+
+    let memory = fdt.begin_node(&format!("memory@{:x}", layout.ram_base))?;
+    fdt.property_string("device_type", "memory")?;
+    fdt.property_array_u64("reg", &[layout.ram_base, layout.ram_size])?;
+    fdt.end_node(memory)?;
+
+    let cpus = fdt.begin_node("cpus")?;
+    fdt.property_u32("#address-cells", 1)?;
+    fdt.property_u32("#size-cells", 0)?;
+    for &id in &layout.vcpus {
+        let cpu = fdt.begin_node(&format!("cpu@{id:x}"))?;
+        fdt.property_string("device_type", "cpu")?;
+        fdt.property_string("compatible", "arm,cortex-a53")?;
+        fdt.property_u32("reg", id)?;
+        fdt.property_string("enable-method", "psci")?;
+        fdt.end_node(cpu)?;
+    }
+    fdt.end_node(cpus)?;
+
+    let psci = fdt.begin_node("psci")?;
+    fdt.property_string_list(
+        "compatible",
+        vec!["arm,psci-1.0".into(), "arm,psci-0.2".into()],
+    )?;
+    fdt.property_string("method", "smc")?;
+    fdt.end_node(psci)?;
+
+    let timer = fdt.begin_node("timer")?;
+    fdt.property_string("compatible", "arm,armv8-timer")?;
+    let timer_irqs: Vec<u32> = TIMER_PPIS
+        .iter()
+        .flat_map(|&ppi| [GIC_PPI, ppi, ppi_flags])
+        .collect();
+    fdt.property_array_u32("interrupts", &timer_irqs)?;
+    fdt.property_null("always-on")?;
+    fdt.end_node(timer)?;
+
+    let intc = fdt.begin_node(&format!("intc@{GICD_BASE:x}"))?;
+    fdt.property_string("compatible", "arm,cortex-a15-gic")?;
+    fdt.property_u32("#interrupt-cells", 3)?;
+    // No interrupt-map children; dtc wants the cell count stated all the same.
+    fdt.property_u32("#address-cells", 0)?;
+    fdt.property_null("interrupt-controller")?;
+    fdt.property_array_u64(
+        "reg",
+        &[GICD_BASE, GICD_SIZE, layout.gicc_base, GICC_SIZE],
+    )?;
+    fdt.property_phandle(PHANDLE_GIC)?;
+    fdt.end_node(intc)?;
+
+    let clock = fdt.begin_node("apb-pclk")?;
+    fdt.property_string("compatible", "fixed-clock")?;
+    fdt.property_u32("#clock-cells", 0)?;
+    fdt.property_u32("clock-frequency", UART_CLOCK_HZ)?;
+    fdt.property_string("clock-output-names", "clk24mhz")?;
+    fdt.property_phandle(PHANDLE_CLOCK)?;
+    fdt.end_node(clock)?;
+
+    let pl011 = fdt.begin_node(&uart[1..])?;
+    fdt.property_string_list(
+        "compatible",
+        vec!["arm,pl011".into(), "arm,primecell".into()],
+    )?;
+    fdt.property_array_u64("reg", &[UART_BASE, UART_SIZE])?;
+    fdt.property_array_u32("interrupts", &[GIC_SPI, UART_SPI, IRQ_LEVEL_HIGH])?;
+    fdt.property_array_u32("clocks", &[PHANDLE_CLOCK, PHANDLE_CLOCK])?;
+    fdt.property_string_list(
+        "clock-names",
+        vec!["uartclk".into(), "apb_pclk".into()],
+    )?;
+    fdt.end_node(pl011)?;
+
+    fdt.end_node(root)?;
+    Ok(fdt.finish()?)
+}
