@@ -7,7 +7,10 @@ MICROKIT_BOARD ?= qemu_virt_aarch64
 MICROKIT_CONFIG ?= debug
 BUILD_DIR ?= build
 FP_POLICY ?= lazy
-# Guest image: any EL1 ELF, or a raw binary with GUEST_ENTRY=<load and entry address>.
+# The guest: `test` (lazyfp's test guest, or GUEST_IMAGE: any EL1 ELF, or a raw binary with
+# GUEST_ENTRY=<load and entry address>) or `linux` (LINUX_IMAGE, INITRD, LINUX_BOOTARGS; see
+# linux/linux.mk for the defaults the project produces).
+GUEST ?= test
 GUEST_IMAGE ?=
 GUEST_ENTRY ?=
 LAZYFP_TORTURE_ITERS ?= 100000
@@ -15,7 +18,7 @@ LAZYFP_TORTURE_ITERS ?= 100000
 # plays the VMM (floor-pd for the benchmark floor), and the output directory name.
 GUEST_FEATURES ?=
 VMM_CRATE ?= vmm-pd
-VARIANT ?= $(FP_POLICY)
+VARIANT ?= $(FP_POLICY)$(if $(filter linux,$(GUEST)),-linux)
 RUN_TIMEOUT ?= 900
 TEST_TIMEOUT ?= 600
 
@@ -23,7 +26,9 @@ TEST_TIMEOUT ?= 600
 SDK_HINT := get the Microkit 2.3 SDK (the official release, or built from source as Microkit's README describes) and set MICROKIT_SDK=/path/to/sdk
 OUT := $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/$(VARIANT)
 LAZYFP_SDF := $(abspath $(OUT)/system.xml)
-export MICROKIT_SDK MICROKIT_BOARD MICROKIT_CONFIG FP_POLICY GUEST_ENTRY LAZYFP_TORTURE_ITERS LAZYFP_SDF
+export MICROKIT_SDK MICROKIT_BOARD MICROKIT_CONFIG FP_POLICY LAZYFP_TORTURE_ITERS LAZYFP_SDF
+HOST_CARGO_DIR := $(abspath $(BUILD_DIR))/cargo/host
+MKBUNDLE = $(CARGO) run -q --release --target-dir $(HOST_CARGO_DIR) -p lazyfp-mkbundle --
 CARGO_DIR := $(abspath $(BUILD_DIR))/cargo/$(MICROKIT_CONFIG)-$(VARIANT)
 CARGO := cargo
 PD_TARGET_SOFT := aarch64-unknown-none-softfloat
@@ -51,7 +56,7 @@ sdk-check:
 # VMM gets fpu="true". Every build of this policy reads its constants from it (LAZYFP_SDF).
 sdf: prereqs
 	@mkdir -p $(OUT)
-	$(CARGO) run -q --release --target-dir $(CARGO_DIR) -p lazyfp-build --bin sdf-variant -- --policy $(FP_POLICY) system.xml $(OUT)/system.xml
+	$(CARGO) run -q --release --target-dir $(HOST_CARGO_DIR) -p lazyfp-build --bin sdf-variant -- --policy $(FP_POLICY) system.xml $(OUT)/system.xml
 
 # Every PD ELF and the guest image, for this config and policy.
 pds: sdf
@@ -62,11 +67,16 @@ pds: sdf
 	cp $(CARGO_DIR)/$(VMM_TARGET)/release/$(VMM_CRATE) $(OUT)/vmm.elf
 	cp $(CARGO_DIR)/$(PD_TARGET_SOFT)/release/fp-service $(OUT)/fp_service.elf
 	cp $(CARGO_DIR)/$(PD_TARGET_HARD)/release/neon-worker $(OUT)/neon_worker.elf
-	@if [ -n "$(GUEST_IMAGE)" ]; then \
-	    [ -f "$(GUEST_IMAGE)" ] || { echo "lazyfp: GUEST_IMAGE=$(GUEST_IMAGE) does not exist"; exit 1; }; \
-	    [ -s "$(GUEST_IMAGE)" ] || { echo "lazyfp: GUEST_IMAGE=$(GUEST_IMAGE) is empty"; exit 1; }; \
-	    cp "$(GUEST_IMAGE)" $(OUT)/guest.img; \
-	else cp $(CARGO_DIR)/$(PD_TARGET_HARD)/release/guest $(OUT)/guest.img; fi
+ifeq ($(GUEST),linux)
+	$(MAKE) --no-print-directory linux-inputs
+	$(MKBUNDLE) --system $(OUT)/system.xml --kernel $(LINUX_KERNEL) --initrd $(LINUX_INITRAMFS) \
+	    --bootargs "$(LINUX_BOOTARGS)" --dtb-out $(OUT)/guest.dtb -o $(OUT)/guest.img
+else ifneq ($(GUEST_IMAGE),)
+	$(MKBUNDLE) --system $(OUT)/system.xml --kernel "$(GUEST_IMAGE)" --entry "$(GUEST_ENTRY)" -o $(OUT)/guest.img
+else
+	cp $(CARGO_DIR)/$(PD_TARGET_HARD)/release/guest $(OUT)/guest.elf
+	$(MKBUNDLE) --system $(OUT)/system.xml --kernel $(OUT)/guest.elf -o $(OUT)/guest.img
+endif
 
 $(OUT)/loader.img: sdk-check pds
 	$(MICROKIT_SDK)/bin/microkit $(OUT)/system.xml --search-path $(OUT) --board $(MICROKIT_BOARD) \
@@ -74,6 +84,8 @@ $(OUT)/loader.img: sdk-check pds
 
 run: $(OUT)/loader.img
 	timeout --foreground $(RUN_TIMEOUT) $(QEMU) -smp $(QEMU_SMP)
+
+include linux/linux.mk
 
 # ---- tests ----
 test: prereqs test-host test-aarch64 test-elves system-test
@@ -92,7 +104,7 @@ test-elves: prereqs
 	$(MAKE) --no-print-directory pds FP_POLICY=eager
 	scripts/check-no-fp.py $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/lazy/vmm.elf
 	scripts/check-no-fp.py $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/lazy/fp_service.elf
-	@for elf in neon_worker.elf guest.img; do \
+	@for elf in neon_worker.elf guest.elf; do \
 	    if scripts/check-no-fp.py $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/lazy/$$elf >/dev/null 2>&1; then \
 	        echo "check-no-fp: saw no FP/SIMD in $$elf, which uses NEON: the checker is broken"; exit 1; fi; \
 	    echo "check-no-fp: sees the NEON code of $$elf (checker self-test)"; done

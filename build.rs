@@ -20,9 +20,11 @@ fn main() {
     println!("cargo:rerun-if-changed={}", sdf.display());
 
     let (sdk, board, config) = lazyfp_build::env_sdk();
-    let facts = lazyfp_build::kernel_facts(sdk.as_deref(), &board, &config).unwrap_or_else(|e| fail(e));
+    let facts =
+        lazyfp_build::kernel_facts(sdk.as_deref(), &board, &config).unwrap_or_else(|e| fail(e));
     let policy = FpPolicy::from_env().unwrap_or_else(|e| fail(e));
-    let mut src = lazyfp_build::generate_sdf_rs(&sdf, policy, facts.num_cores).unwrap_or_else(|e| fail(e));
+    let mut src =
+        lazyfp_build::generate_sdf_rs(&sdf, policy, facts.num_cores).unwrap_or_else(|e| fail(e));
     let policy_variant = match policy {
         FpPolicy::Lazy => "Lazy",
         FpPolicy::Eager => "Eager",

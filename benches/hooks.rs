@@ -12,7 +12,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use lazyfp::{decode_exit, BeginStep, Exit, FpAction, FpOwner, FpPolicy, FpService, FpTable, VcpuFp};
+use lazyfp::{
+    decode_exit, BeginStep, Exit, FpAction, FpOwner, FpPolicy, FpService, FpTable, VcpuFp,
+};
 
 /// Cores in the benchmark table; the vCPU and the NEON client run on `CORE`.
 const NUM_CORES: u64 = 2;
@@ -52,7 +54,9 @@ fn bench_ctxsync(c: &mut Criterion) {
         let t = table();
         let mut v = live_vcpu(0, &t);
         let binds = v.stats.binds;
-        g.bench_function("already_bound", |b| b.iter(|| black_box(&mut v).ctxsync_fp(black_box(&*t))));
+        g.bench_function("already_bound", |b| {
+            b.iter(|| black_box(&mut v).ctxsync_fp(black_box(&*t)))
+        });
         assert_eq!(v.stats.binds, binds, "already_bound must not bind");
     }
 
@@ -61,7 +65,9 @@ fn bench_ctxsync(c: &mut Criterion) {
         let t = table();
         let mut v = loaded_vcpu(0, &t, FpPolicy::Lazy);
         assert_eq!(v.owner(), FpOwner::Trapped);
-        g.bench_function("trapped", |b| b.iter(|| black_box(&mut v).ctxsync_fp(black_box(&*t))));
+        g.bench_function("trapped", |b| {
+            b.iter(|| black_box(&mut v).ctxsync_fp(black_box(&*t)))
+        });
         assert_eq!(v.stats.binds, 0);
     }
 
@@ -69,7 +75,9 @@ fn bench_ctxsync(c: &mut Criterion) {
     {
         let t = table();
         let mut v = loaded_vcpu(0, &t, FpPolicy::Eager);
-        g.bench_function("eager", |b| b.iter(|| black_box(&mut v).ctxsync_fp(black_box(&*t))));
+        g.bench_function("eager", |b| {
+            b.iter(|| black_box(&mut v).ctxsync_fp(black_box(&*t)))
+        });
         assert_eq!(t.owner(CORE), Ok(None));
     }
 
@@ -87,7 +95,10 @@ fn bench_ctxsync(c: &mut Criterion) {
                 black_box(&mut v1).ctxsync_fp(black_box(&*t)).unwrap();
             })
         });
-        assert!(v0.stats.binds + v1.stats.binds > before, "bind path was not taken");
+        assert!(
+            v0.stats.binds + v1.stats.binds > before,
+            "bind path was not taken"
+        );
         assert_eq!(v0.stats.binds, v1.stats.binds, "every call must have bound");
     }
     g.finish();
@@ -110,7 +121,10 @@ fn bench_cycle(c: &mut Criterion) {
         })
     });
     assert_eq!(v.owner(), FpOwner::Trapped);
-    assert_eq!((v.stats.fp_traps, v.stats.binds), (v.stats.savebacks, v.stats.savebacks));
+    assert_eq!(
+        (v.stats.fp_traps, v.stats.binds),
+        (v.stats.savebacks, v.stats.savebacks)
+    );
     assert_eq!(v.stats.stale_savebacks, 0);
     g.finish();
 }
@@ -120,12 +134,16 @@ fn bench_table(c: &mut Criterion) {
     {
         let t = table();
         let _v = live_vcpu(3, &t);
-        g.bench_function("owner", |b| b.iter(|| black_box(&*t).owner(black_box(CORE))));
+        g.bench_function("owner", |b| {
+            b.iter(|| black_box(&*t).owner(black_box(CORE)))
+        });
     }
     // The side that starts second checks the header the first one published.
     {
         let t = table();
-        g.bench_function("attach_check", |b| b.iter(|| black_box(&*t).attach(black_box(NUM_CORES))));
+        g.bench_function("attach_check", |b| {
+            b.iter(|| black_box(&*t).attach(black_box(NUM_CORES)))
+        });
     }
     // The side that starts first claims a zero-filled region (fresh table per iteration; its
     // creation is not timed).
@@ -168,7 +186,13 @@ fn bench_fpservice(c: &mut Criterion) {
         let t = table();
         let _v = live_vcpu(0, &t);
         let mut s = FpService::new(NUM_CORES, &clients);
-        assert_eq!(s.begin(&t, CH, CORE), Ok(BeginStep::NeedSaveback { vcpu: 0, core: CORE }));
+        assert_eq!(
+            s.begin(&t, CH, CORE),
+            Ok(BeginStep::NeedSaveback {
+                vcpu: 0,
+                core: CORE
+            })
+        );
         assert_eq!(s.finish_begin(&t, CH, CORE, Ok(true)), Ok(true));
         s.end(&t, CH, CORE, 0).unwrap();
         g.bench_function("begin_saveback+finish_begin+end", |b| {
@@ -199,7 +223,8 @@ fn bench_fpservice(c: &mut Criterion) {
                     panic!("vCPU not live")
                 };
                 let act = v.save_back(core, t).unwrap();
-                s.finish_begin(t, CH, CORE, Ok(act == FpAction::DisableGuestFp)).unwrap();
+                s.finish_begin(t, CH, CORE, Ok(act == FpAction::DisableGuestFp))
+                    .unwrap();
                 s.end(t, CH, CORE, 0).unwrap();
                 v.fp_trap().unwrap();
                 v.ctxsync_fp(t).unwrap();
@@ -218,8 +243,12 @@ fn bench_decode(c: &mut Criterion) {
     // VCPUFault (label 8), ESR EC 0x17 (SMC64), IL set.
     let smc: [u64; 1] = [(0x17 << 26) | (1 << 25)];
     // VMFault (label 6): pc, addr, prefetch = 0, ESR EC 0x24 with ISV, SAS = 4 bytes, SRT = x5.
-    let mmio: [u64; 4] =
-        [0x4008_0000, 0x0900_0018, 0, (0x24 << 26) | (1 << 25) | (1 << 24) | (2 << 22) | (5 << 16)];
+    let mmio: [u64; 4] = [
+        0x4008_0000,
+        0x0900_0018,
+        0,
+        (0x24 << 26) | (1 << 25) | (1 << 24) | (2 << 22) | (5 << 16),
+    ];
     // UnknownSyscall (label 2): x0–x7, fault IP, SP, flags, syscall, x7 (13 words).
     let mut hvc = [0u64; 13];
     for (i, w) in hvc.iter_mut().enumerate() {
@@ -229,13 +258,27 @@ fn bench_decode(c: &mut Criterion) {
     hvc[12] = 0x8000_0001;
 
     assert_eq!(decode_exit(8, smc.len(), |i| smc[i]), Ok(Exit::Smc));
-    assert!(matches!(decode_exit(6, mmio.len(), |i| mmio[i]), Ok(Exit::Mmio { addr: 0x0900_0018, .. })));
-    assert!(matches!(decode_exit(2, hvc.len(), |i| hvc[i]), Ok(Exit::Hvc { x7: 0x8000_0001, .. })));
+    assert!(matches!(
+        decode_exit(6, mmio.len(), |i| mmio[i]),
+        Ok(Exit::Mmio {
+            addr: 0x0900_0018,
+            ..
+        })
+    ));
+    assert!(matches!(
+        decode_exit(2, hvc.len(), |i| hvc[i]),
+        Ok(Exit::Hvc {
+            x7: 0x8000_0001,
+            ..
+        })
+    ));
 
     // The message registers are read through a closure, as the VMM reads its IPC buffer.
     fn run(label: u64, words: &[u64]) -> Result<Exit, lazyfp::ExitError> {
         let words = black_box(words);
-        decode_exit(black_box(label), words.len(), |i| words.get(i).copied().unwrap_or(0))
+        decode_exit(black_box(label), words.len(), |i| {
+            words.get(i).copied().unwrap_or(0)
+        })
     }
     g.bench_function("smc_vcpufault", |b| b.iter(|| run(8, &smc)));
     g.bench_function("mmio_vmfault", |b| b.iter(|| run(6, &mmio)));

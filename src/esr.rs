@@ -76,7 +76,14 @@ impl fmt::Display for Esr {
             Ec::DataAbortLower => "data abort",
             Ec::Other(_) => "other",
         };
-        write!(f, "ESR {:#010x} (EC {:#04x} {}, ISS {:#x})", self.0, self.ec_raw(), name, self.iss())
+        write!(
+            f,
+            "ESR {:#010x} (EC {:#04x} {}, ISS {:#x})",
+            self.0,
+            self.ec_raw(),
+            name,
+            self.iss()
+        )
     }
 }
 
@@ -114,7 +121,11 @@ impl DataAbort {
     /// unless SF.
     pub const fn extend(self, raw: u64) -> u64 {
         let bits = self.size as u32 * 8;
-        let mut v = if bits >= 64 { raw } else { raw & ((1u64 << bits) - 1) };
+        let mut v = if bits >= 64 {
+            raw
+        } else {
+            raw & ((1u64 << bits) - 1)
+        };
         if self.sign_extend && bits < 64 {
             let shift = 64 - bits;
             v = (((v << shift) as i64) >> shift) as u64;
@@ -181,18 +192,41 @@ mod tests {
         let esr = Esr((0x24 << 26) | (1 << 24) | (3 << 16) | (1 << 6));
         let da = DataAbort::decode(esr).unwrap();
         assert_eq!((da.write, da.size, da.srt), (true, 1, 3));
-        assert_eq!(DataAbort::decode(Esr(0x24 << 26)), None, "ISV=0 has no syndrome");
+        assert_eq!(
+            DataAbort::decode(Esr(0x24 << 26)),
+            None,
+            "ISV=0 has no syndrome"
+        );
     }
 
     #[test]
     fn load_extension() {
-        let ldrsb_x = DataAbort { write: false, size: 1, srt: 0, sign_extend: true, sf: true };
+        let ldrsb_x = DataAbort {
+            write: false,
+            size: 1,
+            srt: 0,
+            sign_extend: true,
+            sf: true,
+        };
         assert_eq!(ldrsb_x.extend(0x80), 0xffff_ffff_ffff_ff80);
-        let ldrsb_w = DataAbort { sf: false, ..ldrsb_x };
+        let ldrsb_w = DataAbort {
+            sf: false,
+            ..ldrsb_x
+        };
         assert_eq!(ldrsb_w.extend(0x80), 0xffff_ff80);
-        let ldr_w = DataAbort { write: false, size: 4, srt: 0, sign_extend: false, sf: false };
+        let ldr_w = DataAbort {
+            write: false,
+            size: 4,
+            srt: 0,
+            sign_extend: false,
+            sf: false,
+        };
         assert_eq!(ldr_w.extend(0x1_2345_6789), 0x2345_6789);
-        let ldr_x = DataAbort { size: 8, sf: true, ..ldr_w };
+        let ldr_x = DataAbort {
+            size: 8,
+            sf: true,
+            ..ldr_w
+        };
         assert_eq!(ldr_x.extend(u64::MAX), u64::MAX);
     }
 

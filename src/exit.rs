@@ -45,23 +45,45 @@ impl FaultLabel {
 pub enum Exit {
     /// HVC with x7 outside seL4's syscall numbers (UnknownSyscall): x0–x7 arrive in the message
     /// and the reply writes them back, with the PC, without any register call.
-    Hvc { regs: [u64; 8], fault_ip: u64, x7: u64 },
+    Hvc {
+        regs: [u64; 8],
+        fault_ip: u64,
+        x7: u64,
+    },
     /// SMC (VCPUFault EC 0x17): the PC still points at the `smc`.
     Smc,
-    Wfx { wfe: bool },
+    Wfx {
+        wfe: bool,
+    },
     Sysreg(SysregAccess),
     /// Guest FP/SIMD use while `fpuDisabled` (VCPUFault EC 0x07).
     FpTrap,
     /// Stage-2 fault on an address without memory: MMIO.
-    Mmio { addr: u64, pc: u64, access: DataAbort },
+    Mmio {
+        addr: u64,
+        pc: u64,
+        access: DataAbort,
+    },
     /// Stage-2 fault without an instruction syndrome (ISV = 0) or an instruction fetch.
-    AbortNoSyndrome { addr: u64, pc: u64, esr: Esr, prefetch: bool },
+    AbortNoSyndrome {
+        addr: u64,
+        pc: u64,
+        esr: Esr,
+        prefetch: bool,
+    },
     /// A virtual PPI (the virtual timer) fired.
-    Vppi { irq: u64 },
+    Vppi {
+        irq: u64,
+    },
     /// The guest completed an interrupt in list register `lr` (None: no specific LR).
-    VgicMaintenance { lr: Option<u8> },
+    VgicMaintenance {
+        lr: Option<u8>,
+    },
     /// A guest HVC with x7 in seL4's syscall range ran a real syscall that failed a cap lookup.
-    CapFault { ip: u64, addr: u64 },
+    CapFault {
+        ip: u64,
+        addr: u64,
+    },
 }
 
 /// Exits the decoder cannot turn into an [`Exit`]; each carries the raw values for diagnosis.
@@ -71,7 +93,10 @@ pub enum ExitError {
     UnhandledEc(Esr),
     /// A fault kind that a vCPU should never raise (user exception, timeout, ...).
     UnexpectedFault(FaultLabel),
-    ShortMessage { label: u64, length: usize },
+    ShortMessage {
+        label: u64,
+        length: usize,
+    },
 }
 
 impl fmt::Display for ExitError {
@@ -80,7 +105,9 @@ impl fmt::Display for ExitError {
             Self::UnknownLabel(l) => write!(f, "unknown fault label {l}"),
             Self::UnhandledEc(esr) => write!(f, "unhandled exit: {esr}"),
             Self::UnexpectedFault(l) => write!(f, "unexpected fault {l:?}"),
-            Self::ShortMessage { label, length } => write!(f, "fault label {label} with {length} words"),
+            Self::ShortMessage { label, length } => {
+                write!(f, "fault label {label} with {length} words")
+            }
         }
     }
 }
@@ -95,7 +122,11 @@ const fn min_length(label: FaultLabel) -> usize {
 }
 
 /// Decodes a fault message (`label`, `length`, message registers) from a vCPU.
-pub fn decode_exit(label: u64, length: usize, mr: impl Fn(usize) -> u64) -> Result<Exit, ExitError> {
+pub fn decode_exit(
+    label: u64,
+    length: usize,
+    mr: impl Fn(usize) -> u64,
+) -> Result<Exit, ExitError> {
     let kind = FaultLabel::from_raw(label);
     if length < min_length(kind) {
         return Err(ExitError::ShortMessage { label, length });
@@ -105,7 +136,9 @@ pub fn decode_exit(label: u64, length: usize, mr: impl Fn(usize) -> u64) -> Resu
             let esr = Esr(mr(0));
             match esr.ec() {
                 Ec::Smc64 => Ok(Exit::Smc),
-                Ec::Wfx => Ok(Exit::Wfx { wfe: esr.iss() & 1 != 0 }),
+                Ec::Wfx => Ok(Exit::Wfx {
+                    wfe: esr.iss() & 1 != 0,
+                }),
                 Ec::FpAccess => Ok(Exit::FpTrap),
                 Ec::Sysreg => Ok(Exit::Sysreg(SysregAccess::decode(esr))),
                 _ => Err(ExitError::UnhandledEc(esr)),
@@ -115,7 +148,12 @@ pub fn decode_exit(label: u64, length: usize, mr: impl Fn(usize) -> u64) -> Resu
             let (pc, addr, prefetch, esr) = (mr(0), mr(1), mr(2) != 0, Esr(mr(3)));
             match (prefetch, DataAbort::decode(esr)) {
                 (false, Some(access)) => Ok(Exit::Mmio { addr, pc, access }),
-                _ => Ok(Exit::AbortNoSyndrome { addr, pc, esr, prefetch }),
+                _ => Ok(Exit::AbortNoSyndrome {
+                    addr,
+                    pc,
+                    esr,
+                    prefetch,
+                }),
             }
         }
         FaultLabel::UnknownSyscall => Ok(Exit::Hvc {
@@ -126,9 +164,14 @@ pub fn decode_exit(label: u64, length: usize, mr: impl Fn(usize) -> u64) -> Resu
         FaultLabel::VppiEvent => Ok(Exit::Vppi { irq: mr(0) }),
         FaultLabel::VgicMaintenance => {
             let idx = mr(0);
-            Ok(Exit::VgicMaintenance { lr: if idx < 64 { Some(idx as u8) } else { None } })
+            Ok(Exit::VgicMaintenance {
+                lr: if idx < 64 { Some(idx as u8) } else { None },
+            })
         }
-        FaultLabel::CapFault => Ok(Exit::CapFault { ip: mr(0), addr: mr(1) }),
+        FaultLabel::CapFault => Ok(Exit::CapFault {
+            ip: mr(0),
+            addr: mr(1),
+        }),
         FaultLabel::Other(l) => Err(ExitError::UnknownLabel(l)),
         other => Err(ExitError::UnexpectedFault(other)),
     }
@@ -146,8 +189,14 @@ mod tests {
     fn vcpu_faults_by_class() {
         assert_eq!(decode_exit(8, 1, msg(&[0x1fe0_0000])), Ok(Exit::FpTrap));
         assert_eq!(decode_exit(8, 1, msg(&[0x5e00_0000])), Ok(Exit::Smc));
-        assert_eq!(decode_exit(8, 1, msg(&[0x0600_0001])), Ok(Exit::Wfx { wfe: true }));
-        assert_eq!(decode_exit(8, 1, msg(&[0x9000_0000])), Err(ExitError::UnhandledEc(Esr(0x9000_0000))));
+        assert_eq!(
+            decode_exit(8, 1, msg(&[0x0600_0001])),
+            Ok(Exit::Wfx { wfe: true })
+        );
+        assert_eq!(
+            decode_exit(8, 1, msg(&[0x9000_0000])),
+            Err(ExitError::UnhandledEc(Esr(0x9000_0000)))
+        );
     }
 
     #[test]
@@ -155,15 +204,24 @@ mod tests {
         let esr = (0x24 << 26) | (1 << 24) | (2 << 22) | (5 << 16);
         match decode_exit(6, 4, msg(&[0x4008_0000, 0x0900_0018, 0, esr])) {
             Ok(Exit::Mmio { addr, pc, access }) => {
-                assert_eq!((addr, pc, access.srt, access.size), (0x0900_0018, 0x4008_0000, 5, 4));
+                assert_eq!(
+                    (addr, pc, access.srt, access.size),
+                    (0x0900_0018, 0x4008_0000, 5, 4)
+                );
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
             decode_exit(6, 4, msg(&[1, 2, 0, 0x24 << 26])),
-            Ok(Exit::AbortNoSyndrome { prefetch: false, .. })
+            Ok(Exit::AbortNoSyndrome {
+                prefetch: false,
+                ..
+            })
         ));
-        assert!(matches!(decode_exit(6, 4, msg(&[1, 2, 1, 0x20 << 26])), Ok(Exit::AbortNoSyndrome { prefetch: true, .. })));
+        assert!(matches!(
+            decode_exit(6, 4, msg(&[1, 2, 1, 0x20 << 26])),
+            Ok(Exit::AbortNoSyndrome { prefetch: true, .. })
+        ));
     }
 
     #[test]
@@ -180,12 +238,39 @@ mod tests {
 
     #[test]
     fn bad_messages() {
-        assert_eq!(decode_exit(2, 9, msg(&[])), Err(ExitError::ShortMessage { label: 2, length: 9 }));
-        assert_eq!(decode_exit(6, 0, msg(&[])), Err(ExitError::ShortMessage { label: 6, length: 0 }));
-        assert_eq!(decode_exit(42, 0, msg(&[])), Err(ExitError::UnknownLabel(42)));
-        assert_eq!(decode_exit(3, 5, msg(&[])), Err(ExitError::UnexpectedFault(FaultLabel::UserException)));
-        assert_eq!(decode_exit(7, 1, msg(&[u64::MAX])), Ok(Exit::VgicMaintenance { lr: None }));
+        assert_eq!(
+            decode_exit(2, 9, msg(&[])),
+            Err(ExitError::ShortMessage {
+                label: 2,
+                length: 9
+            })
+        );
+        assert_eq!(
+            decode_exit(6, 0, msg(&[])),
+            Err(ExitError::ShortMessage {
+                label: 6,
+                length: 0
+            })
+        );
+        assert_eq!(
+            decode_exit(42, 0, msg(&[])),
+            Err(ExitError::UnknownLabel(42))
+        );
+        assert_eq!(
+            decode_exit(3, 5, msg(&[])),
+            Err(ExitError::UnexpectedFault(FaultLabel::UserException))
+        );
+        assert_eq!(
+            decode_exit(7, 1, msg(&[u64::MAX])),
+            Ok(Exit::VgicMaintenance { lr: None })
+        );
         assert_eq!(decode_exit(9, 1, msg(&[27])), Ok(Exit::Vppi { irq: 27 }));
-        assert_eq!(decode_exit(1, 4, msg(&[0x4000_1000, 0])), Ok(Exit::CapFault { ip: 0x4000_1000, addr: 0 }));
+        assert_eq!(
+            decode_exit(1, 4, msg(&[0x4000_1000, 0])),
+            Ok(Exit::CapFault {
+                ip: 0x4000_1000,
+                addr: 0
+            })
+        );
     }
 }

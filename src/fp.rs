@@ -56,7 +56,10 @@ pub enum FpAction {
 pub enum FpError {
     Table(TableError),
     /// A save-back request named a core the vCPU is not on.
-    WrongCore { asked: u64, vcpu_core: u64 },
+    WrongCore {
+        asked: u64,
+        vcpu_core: u64,
+    },
     /// A hook was called in a state where KVM would never call it.
     NotLoaded,
     /// `load_fp` before `run_map_fp` succeeded.
@@ -74,7 +77,10 @@ impl fmt::Display for FpError {
         match self {
             Self::Table(e) => write!(f, "{e}"),
             Self::WrongCore { asked, vcpu_core } => {
-                write!(f, "save-back asked on core {asked}, vCPU is on core {vcpu_core}")
+                write!(
+                    f,
+                    "save-back asked on core {asked}, vCPU is on core {vcpu_core}"
+                )
             }
             Self::NotLoaded => write!(f, "FP hook called before load_fp"),
             Self::NotMapped => write!(f, "load_fp before run_map_fp"),
@@ -109,7 +115,14 @@ pub struct VcpuFp {
 impl VcpuFp {
     /// A vCPU's bookkeeping before its first run: unmapped, unloaded.
     pub fn new(vcpu: u8, core: u64, policy: FpPolicy) -> Self {
-        Self { vcpu, core, owner: FpOwner::Unloaded, mapped: false, policy, stats: FpStats::default() }
+        Self {
+            vcpu,
+            core,
+            owner: FpOwner::Unloaded,
+            mapped: false,
+            policy,
+            stats: FpStats::default(),
+        }
     }
 
     /// `kvm_arch_vcpu_run_map_fp`: at vCPU setup, before its first run. Attaches to the shared
@@ -171,7 +184,7 @@ impl VcpuFp {
             FpOwner::Trapped => {
                 self.stats.fp_traps += 1;
                 self.owner = FpOwner::Guest;
-                        Ok(FpAction::EnableGuestFp)
+                Ok(FpAction::EnableGuestFp)
             }
             // Guest → Guest: the kernel trapped although we lifted the trap (e.g. the flag was set
             // behind our back); lifting it again is the only way forward.
@@ -189,7 +202,10 @@ impl VcpuFp {
     /// runs on every exit. Reading the table rather than trusting a local flag keeps it right
     /// when another vCPU on the same core published in between.
     pub fn ctxsync_fp(&mut self, table: &FpTable) -> Result<(), FpError> {
-        if self.policy == FpPolicy::Lazy && self.owner == FpOwner::Guest && table.owner(self.core)? != Some(self.vcpu) {
+        if self.policy == FpPolicy::Lazy
+            && self.owner == FpOwner::Guest
+            && table.owner(self.core)? != Some(self.vcpu)
+        {
             table.bind(self.core, self.vcpu)?;
             self.stats.binds += 1;
         }
@@ -202,14 +218,17 @@ impl VcpuFp {
     pub fn save_back(&mut self, core: u64, table: &FpTable) -> Result<FpAction, FpError> {
         table.core(core)?;
         if core != self.core {
-            return Err(FpError::WrongCore { asked: core, vcpu_core: self.core });
+            return Err(FpError::WrongCore {
+                asked: core,
+                vcpu_core: self.core,
+            });
         }
         match (self.policy, self.owner) {
             // Guest → Trapped: seL4 writes the live state into the TCB when the flag is set.
             (FpPolicy::Lazy, FpOwner::Guest) => {
                 table.flush(self.core, self.vcpu)?;
                 self.owner = FpOwner::Trapped;
-                        self.stats.savebacks += 1;
+                self.stats.savebacks += 1;
                 Ok(FpAction::DisableGuestFp)
             }
             _ => {
@@ -251,7 +270,10 @@ mod tests {
         let t = FpTable::default();
         let mut v = VcpuFp::new(0, 2, FpPolicy::Lazy);
         assert_eq!(v.load_fp(2, &t), Err(FpError::NotMapped));
-        assert_eq!(v.run_map_fp(&t, 2), Err(FpError::Table(TableError::BadCore(2))));
+        assert_eq!(
+            v.run_map_fp(&t, 2),
+            Err(FpError::Table(TableError::BadCore(2)))
+        );
         assert_eq!(v.load_fp(2, &t), Err(FpError::NotMapped));
     }
 
@@ -273,11 +295,21 @@ mod tests {
         v.ctxsync_fp(&t).unwrap();
         assert_eq!(t.owner(1), Ok(Some(0)), "republished");
 
-        assert_eq!(v.save_back(0, &t), Err(FpError::WrongCore { asked: 0, vcpu_core: 1 }));
+        assert_eq!(
+            v.save_back(0, &t),
+            Err(FpError::WrongCore {
+                asked: 0,
+                vcpu_core: 1
+            })
+        );
         assert_eq!(v.save_back(1, &t), Ok(FpAction::DisableGuestFp));
         assert_eq!(t.owner(1), Ok(None));
         assert_eq!(v.owner(), FpOwner::Trapped);
-        assert_eq!(v.save_back(1, &t), Ok(FpAction::None), "second request finds nothing live");
+        assert_eq!(
+            v.save_back(1, &t),
+            Ok(FpAction::None),
+            "second request finds nothing live"
+        );
         assert_eq!(v.stats.stale_savebacks, 1);
         assert_eq!((v.stats.fp_traps, v.stats.savebacks), (1, 1));
     }

@@ -53,10 +53,20 @@ pub struct FpService {
 impl FpService {
     /// `clients`: (channel id, core from the SDF) of every PD allowed to use the service.
     pub fn new(num_cores: u64, clients: &[(u8, u8)]) -> Self {
-        let mut s = Self { num_cores, clients: [Client::default(); MAX_CLIENTS], stats: ServiceStats::default() };
+        let mut s = Self {
+            num_cores,
+            clients: [Client::default(); MAX_CLIENTS],
+            stats: ServiceStats::default(),
+        };
         for &(ch, core) in clients {
             if let Some(c) = s.clients.get_mut(ch as usize) {
-                *c = Client { known: true, core: core as u64, open: false, pending: false, leaks: 0 };
+                *c = Client {
+                    known: true,
+                    core: core as u64,
+                    open: false,
+                    pending: false,
+                    leaks: 0,
+                };
             }
         }
         s
@@ -72,7 +82,12 @@ impl FpService {
         e
     }
 
-    fn client(&mut self, table: &FpTable, ch: u8, core: u64) -> Result<&mut Client, FpServiceError> {
+    fn client(
+        &mut self,
+        table: &FpTable,
+        ch: u8,
+        core: u64,
+    ) -> Result<&mut Client, FpServiceError> {
         let known = self.clients.get(ch as usize).is_some_and(|c| c.known);
         if !known {
             return Err(self.fail(table, core, FpServiceError::UnknownClient(ch as u64)));
@@ -82,13 +97,25 @@ impl FpService {
         }
         let client_core = self.clients[ch as usize].core;
         if client_core != core {
-            return Err(self.fail(table, core, FpServiceError::WrongCore { asked: core, client_core }));
+            return Err(self.fail(
+                table,
+                core,
+                FpServiceError::WrongCore {
+                    asked: core,
+                    client_core,
+                },
+            ));
         }
         Ok(&mut self.clients[ch as usize])
     }
 
     /// `neon_begin` from the client on channel `ch`. State is unchanged on error.
-    pub fn begin(&mut self, table: &FpTable, ch: u8, core: u64) -> Result<BeginStep, FpServiceError> {
+    pub fn begin(
+        &mut self,
+        table: &FpTable,
+        ch: u8,
+        core: u64,
+    ) -> Result<BeginStep, FpServiceError> {
         if self.client(table, ch, core)?.open {
             return Err(self.fail(table, core, FpServiceError::AlreadyOpen));
         }
@@ -106,7 +133,13 @@ impl FpService {
 
     /// Completes a `neon_begin` that needed a save-back; `result` is the VMM's answer (Ok(saved)
     /// or its error code). Returns whether state was saved.
-    pub fn finish_begin(&mut self, table: &FpTable, ch: u8, core: u64, result: Result<bool, u64>) -> Result<bool, FpServiceError> {
+    pub fn finish_begin(
+        &mut self,
+        table: &FpTable,
+        ch: u8,
+        core: u64,
+        result: Result<bool, u64>,
+    ) -> Result<bool, FpServiceError> {
         let c = self.client(table, ch, core)?;
         if !c.pending {
             return Err(self.fail(table, core, FpServiceError::NotPending));
@@ -133,7 +166,13 @@ impl FpService {
     }
 
     /// `neon_end`; `leaks` is the client's cumulative count of register values found changed.
-    pub fn end(&mut self, table: &FpTable, ch: u8, core: u64, leaks: u64) -> Result<(), FpServiceError> {
+    pub fn end(
+        &mut self,
+        table: &FpTable,
+        ch: u8,
+        core: u64,
+        leaks: u64,
+    ) -> Result<(), FpServiceError> {
         let c = self.client(table, ch, core)?;
         if !c.open {
             return Err(self.fail(table, core, FpServiceError::NotOpen));
@@ -185,8 +224,15 @@ mod tests {
     fn live_vcpu_needs_saveback_then_grant() {
         let (t, mut s) = setup();
         t.bind(0, 0).unwrap();
-        assert_eq!(s.begin(&t, 1, 0), Ok(BeginStep::NeedSaveback { vcpu: 0, core: 0 }));
-        assert_eq!(s.status(&t, 0), Ok([0, 0, 0, 0]), "nothing granted before the save-back");
+        assert_eq!(
+            s.begin(&t, 1, 0),
+            Ok(BeginStep::NeedSaveback { vcpu: 0, core: 0 })
+        );
+        assert_eq!(
+            s.status(&t, 0),
+            Ok([0, 0, 0, 0]),
+            "nothing granted before the save-back"
+        );
         assert_eq!(s.finish_begin(&t, 1, 0, Ok(true)), Ok(true));
         assert_eq!(s.status(&t, 0), Ok([1, 1, 1, 0]));
     }
@@ -196,20 +242,34 @@ mod tests {
         let (t, mut s) = setup();
         t.bind(0, 0).unwrap();
         s.begin(&t, 1, 0).unwrap();
-        assert_eq!(s.finish_begin(&t, 1, 0, Err(3)), Err(FpServiceError::SavebackFailed(3)));
+        assert_eq!(
+            s.finish_begin(&t, 1, 0, Err(3)),
+            Err(FpServiceError::SavebackFailed(3))
+        );
         assert_eq!(s.status(&t, 0), Ok([0, 0, 0, 0]));
         assert_eq!(t.core(0).unwrap().errors.load(Ordering::Relaxed), 1);
-        assert_eq!(s.begin(&t, 1, 0), Ok(BeginStep::NeedSaveback { vcpu: 0, core: 0 }), "not left open");
+        assert_eq!(
+            s.begin(&t, 1, 0),
+            Ok(BeginStep::NeedSaveback { vcpu: 0, core: 0 }),
+            "not left open"
+        );
     }
 
     #[test]
     fn finish_without_pending_begin_is_refused() {
         let (t, mut s) = setup();
-        assert_eq!(s.finish_begin(&t, 1, 0, Ok(true)), Err(FpServiceError::NotPending));
+        assert_eq!(
+            s.finish_begin(&t, 1, 0, Ok(true)),
+            Err(FpServiceError::NotPending)
+        );
         t.bind(0, 0).unwrap();
         s.begin(&t, 1, 0).unwrap();
         assert_eq!(s.finish_begin(&t, 1, 0, Ok(true)), Ok(true));
-        assert_eq!(s.finish_begin(&t, 1, 0, Ok(true)), Err(FpServiceError::NotPending), "only once");
+        assert_eq!(
+            s.finish_begin(&t, 1, 0, Ok(true)),
+            Err(FpServiceError::NotPending),
+            "only once"
+        );
         assert_eq!(s.status(&t, 0), Ok([1, 1, 1, 0]));
     }
 
@@ -218,7 +278,13 @@ mod tests {
         let (t, mut s) = setup();
         assert_eq!(s.begin(&t, 9, 0), Err(FpServiceError::UnknownClient(9)));
         assert_eq!(s.begin(&t, 1, 5), Err(FpServiceError::BadCore(5)));
-        assert_eq!(s.begin(&t, 1, 1), Err(FpServiceError::WrongCore { asked: 1, client_core: 0 }));
+        assert_eq!(
+            s.begin(&t, 1, 1),
+            Err(FpServiceError::WrongCore {
+                asked: 1,
+                client_core: 0
+            })
+        );
         assert_eq!(s.end(&t, 1, 0, 0), Err(FpServiceError::NotOpen));
         assert_eq!(s.status(&t, 7), Err(FpServiceError::BadCore(7)));
         assert_eq!(s.status(&t, 0), Ok([0, 0, 0, 0]));
@@ -232,8 +298,16 @@ mod tests {
         let (t, mut s) = setup();
         assert_eq!(s.begin(&t, 1, 0), Ok(BeginStep::Grant));
         assert_eq!(s.begin(&t, 1, 0), Err(FpServiceError::AlreadyOpen));
-        assert_eq!(s.begin(&t, 2, 1), Ok(BeginStep::Grant), "others are not held up");
-        assert_eq!(s.status(&t, 0).unwrap()[2], 1, "the open section shows in the status");
+        assert_eq!(
+            s.begin(&t, 2, 1),
+            Ok(BeginStep::Grant),
+            "others are not held up"
+        );
+        assert_eq!(
+            s.status(&t, 0).unwrap()[2],
+            1,
+            "the open section shows in the status"
+        );
     }
 
     #[test]

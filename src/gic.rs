@@ -101,7 +101,11 @@ impl GicDist {
     pub fn deliverable(&self) -> impl Iterator<Item = u16> + '_ {
         let on = self.ctlr & 1 != 0;
         (0..WORDS).flat_map(move |w| {
-            let mut bits = if on { self.pending[w] & self.enabled[w] } else { 0 };
+            let mut bits = if on {
+                self.pending[w] & self.enabled[w]
+            } else {
+                0
+            };
             core::iter::from_fn(move || {
                 (bits != 0).then(|| {
                     let b = bits.trailing_zeros();
@@ -155,7 +159,11 @@ impl MmioDevice for GicDist {
                 self.word_reg(offset, base).map_or(0, |i| self.pending[i])
             }
             0x300..=0x3fc => 0, // active state lives in the list registers
-            0xc00..=0xcfc => self.config.get(((offset - 0xc00) / 4) as usize).copied().unwrap_or(0),
+            0xc00..=0xcfc => self
+                .config
+                .get(((offset - 0xc00) / 4) as usize)
+                .copied()
+                .unwrap_or(0),
             0xf00 => 0,
             0xfe8 => 0x2b, // PIDR2: ArchRev 2 (GICv2)
             0xfd0..=0xffc => 0,
@@ -167,8 +175,12 @@ impl MmioDevice for GicDist {
     fn write(&mut self, offset: u64, size: u8, value: u64) -> Result<(), MmioError> {
         let bad = MmioError::BadRegister { offset, size };
         match offset {
-            0x400..=0x7fb => return write_bytes(&mut self.priority, offset - 0x400, size, value).ok_or(bad),
-            0x820..=0xbfb => return write_bytes(&mut self.targets, offset - 0x800, size, value).ok_or(bad),
+            0x400..=0x7fb => {
+                return write_bytes(&mut self.priority, offset - 0x400, size, value).ok_or(bad)
+            }
+            0x820..=0xbfb => {
+                return write_bytes(&mut self.targets, offset - 0x800, size, value).ok_or(bad)
+            }
             0x800..=0x81f => return Ok(()), // SGI/PPI targets are read-only
             _ => {}
         }
@@ -226,7 +238,12 @@ fn read_bytes(arr: &[u8], off: u64, size: u8) -> Option<u64> {
     }
     let off = off as usize;
     let bytes = arr.get(off..off + size as usize)?;
-    Some(bytes.iter().rev().fold(0u64, |acc, b| (acc << 8) | *b as u64))
+    Some(
+        bytes
+            .iter()
+            .rev()
+            .fold(0u64, |acc, b| (acc << 8) | *b as u64),
+    )
 }
 
 /// A byte or word write of a byte-per-interrupt array at `off`.
@@ -303,8 +320,14 @@ mod tests {
         d.write(0x104, 4, 1 << 3).unwrap();
         d.raise(35).unwrap();
         d.raise(36).unwrap();
-        assert_eq!(d.deliverable().collect::<Vec<_>>(), vec![27, 35], "36 is not enabled");
-        assert!(GicDist::may_unmask(0x100) && GicDist::may_unmask(0) && !GicDist::may_unmask(0x41b));
+        assert_eq!(
+            d.deliverable().collect::<Vec<_>>(),
+            vec![27, 35],
+            "36 is not enabled"
+        );
+        assert!(
+            GicDist::may_unmask(0x100) && GicDist::may_unmask(0) && !GicDist::may_unmask(0x41b)
+        );
         d.complete(27);
         assert_eq!(d.raise(27), Ok(Some(27)));
         assert_eq!(d.raise(256), Err(GicError::BadIrq(256)));
@@ -324,9 +347,24 @@ mod tests {
         assert_eq!(d.read(0x81c, 4), Ok(0x0101_0101));
         d.write(0x820, 4, 0x0101_0101).unwrap();
         assert_eq!(d.read(0x820, 4), Ok(0x0101_0101));
-        assert_eq!(d.read(0x001, 4), Err(MmioError::BadRegister { offset: 1, size: 4 }));
-        assert_eq!(d.write(0xe00, 4, 0), Err(MmioError::BadRegister { offset: 0xe00, size: 4 }));
-        assert_eq!(d.read(0x400, 2), Err(MmioError::BadRegister { offset: 0x400, size: 2 }));
+        assert_eq!(
+            d.read(0x001, 4),
+            Err(MmioError::BadRegister { offset: 1, size: 4 })
+        );
+        assert_eq!(
+            d.write(0xe00, 4, 0),
+            Err(MmioError::BadRegister {
+                offset: 0xe00,
+                size: 4
+            })
+        );
+        assert_eq!(
+            d.read(0x400, 2),
+            Err(MmioError::BadRegister {
+                offset: 0x400,
+                size: 2
+            })
+        );
     }
 
     #[test]

@@ -8,25 +8,50 @@ pub enum ImageError {
     Empty,
     /// ELF magic present but not a 64-bit little-endian AArch64 executable.
     NotAarch64Elf,
-    Truncated { need: u64, have: u64 },
+    Truncated {
+        need: u64,
+        have: u64,
+    },
     /// A segment or the raw image does not fit guest RAM.
-    OutsideRam { addr: u64, size: u64 },
+    OutsideRam {
+        addr: u64,
+        size: u64,
+    },
     EntryOutsideRam(u64),
     /// A raw image without GUEST_ENTRY.
     RawWithoutEntry,
+    TooManySegments,
+    /// No "ARM\x64" magic at 0x38 (the value found there).
+    NotArm64Image(u32),
 }
 
 impl fmt::Display for ImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Empty => write!(f, "guest image is empty"),
-            Self::NotAarch64Elf => write!(f, "guest image is an ELF but not a 64-bit little-endian AArch64 one"),
-            Self::Truncated { need, have } => write!(f, "guest image truncated: needs {need} bytes, has {have}"),
+            Self::NotAarch64Elf => write!(
+                f,
+                "guest image is an ELF but not a 64-bit little-endian AArch64 one"
+            ),
+            Self::Truncated { need, have } => {
+                write!(f, "guest image truncated: needs {need} bytes, has {have}")
+            }
             Self::OutsideRam { addr, size } => {
-                write!(f, "guest image part at {addr:#x} ({size} bytes) lies outside guest RAM")
+                write!(
+                    f,
+                    "guest image part at {addr:#x} ({size} bytes) lies outside guest RAM"
+                )
             }
             Self::EntryOutsideRam(e) => write!(f, "guest entry {e:#x} lies outside guest RAM"),
             Self::RawWithoutEntry => write!(f, "raw guest image needs GUEST_ENTRY"),
+            Self::TooManySegments => write!(
+                f,
+                "guest ELF has more than {MAX_SEGMENTS} loadable segments"
+            ),
+            Self::NotArm64Image(m) => write!(
+                f,
+                "not an arm64 Image: magic at 0x38 is {m:#010x}, expected \"ARM\\x64\""
+            ),
         }
     }
 }
@@ -36,7 +61,10 @@ const EM_AARCH64: u16 = 183;
 
 fn rd<const N: usize>(img: &[u8], off: u64) -> Result<[u8; N], ImageError> {
     let have = img.len() as u64;
-    let end = off.checked_add(N as u64).ok_or(ImageError::Truncated { need: u64::MAX, have })?;
+    let end = off.checked_add(N as u64).ok_or(ImageError::Truncated {
+        need: u64::MAX,
+        have,
+    })?;
     img.get(off as usize..end as usize)
         .and_then(|s| s.try_into().ok())
         .ok_or(ImageError::Truncated { need: end, have })
@@ -65,9 +93,94 @@ fn ram_slice(ram: &mut [u8], ram_base: u64, addr: u64, size: u64) -> Result<&mut
     Ok(&mut ram[start as usize..end as usize])
 }
 
+/// A PT_LOAD segment: file bytes `[offset, offset + file_size)` go to guest-physical `paddr`,
+/// followed by zeros up to `mem_size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub paddr: u64,
+    pub offset: u64,
+    pub file_size: u64,
+    pub mem_size: u64,
+}
+
+/// Most PT_LOAD segments a guest ELF may have.
+pub const MAX_SEGMENTS: usize = 16;
+
+/// Entry point and loadable segments of an AArch64 ELF (bounds-checked against the file).
+pub fn elf_layout(image: &[u8]) -> Result<(u64, heapless::Vec<Segment, MAX_SEGMENTS>), ImageError> {
+    let ident = rd::<16>(image, 0)?;
+    if &ident[..4] != b"\x7fELF"
+        || ident[4] != 2
+        || ident[5] != 1
+        || u16_at(image, 18)? != EM_AARCH64
+    {
+        return Err(ImageError::NotAarch64Elf);
+    }
+    let entry = u64_at(image, 24)?;
+    let phoff = u64_at(image, 32)?;
+    let phentsize = u16_at(image, 54)? as u64;
+    let phnum = u16_at(image, 56)? as u64;
+    let mut segments = heapless::Vec::new();
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        if u32_at(image, ph)? != PT_LOAD {
+            continue;
+        }
+        let seg = Segment {
+            offset: u64_at(image, ph + 8)?,
+            paddr: u64_at(image, ph + 24)?,
+            file_size: u64_at(image, ph + 32)?,
+            mem_size: u64_at(image, ph + 40)?.max(u64_at(image, ph + 32)?),
+        };
+        let end = seg
+            .offset
+            .checked_add(seg.file_size)
+            .filter(|&e| e <= image.len() as u64);
+        end.ok_or(ImageError::Truncated {
+            need: seg.offset.saturating_add(seg.file_size),
+            have: image.len() as u64,
+        })?;
+        segments
+            .push(seg)
+            .map_err(|_| ImageError::TooManySegments)?;
+    }
+    Ok((entry, segments))
+}
+
+/// The arm64 Linux Image header (Documentation/arch/arm64/booting.rst).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arm64Image {
+    /// Offset of the image from a 2 MiB-aligned base in RAM.
+    pub text_offset: u64,
+    /// Bytes the kernel occupies once loaded (bss included); 0 in very old kernels.
+    pub image_size: u64,
+    pub flags: u64,
+}
+
+/// `"ARM\x64"` at offset 0x38.
+pub const ARM64_IMAGE_MAGIC: u32 = u32::from_le_bytes(*b"ARM\x64");
+
+/// Parses the arm64 Image header; `NotArm64Image` when the magic is not there.
+pub fn arm64_image(image: &[u8]) -> Result<Arm64Image, ImageError> {
+    let magic = u32_at(image, 0x38)?;
+    if magic != ARM64_IMAGE_MAGIC {
+        return Err(ImageError::NotArm64Image(magic));
+    }
+    Ok(Arm64Image {
+        text_offset: u64_at(image, 8)?,
+        image_size: u64_at(image, 16)?,
+        flags: u64_at(image, 24)?,
+    })
+}
+
 /// Loads `image` into `ram` (guest-physical `ram_base`); returns the entry point.
 /// `raw_entry` is the load and entry address of a raw (non-ELF) image.
-pub fn load_image(image: &[u8], ram: &mut [u8], ram_base: u64, raw_entry: Option<u64>) -> Result<u64, ImageError> {
+pub fn load_image(
+    image: &[u8],
+    ram: &mut [u8],
+    ram_base: u64,
+    raw_entry: Option<u64>,
+) -> Result<u64, ImageError> {
     if image.is_empty() {
         return Err(ImageError::Empty);
     }
@@ -76,26 +189,12 @@ pub fn load_image(image: &[u8], ram: &mut [u8], ram_base: u64, raw_entry: Option
         ram_slice(ram, ram_base, entry, image.len() as u64)?.copy_from_slice(image);
         return Ok(entry);
     }
-    let ident = rd::<16>(image, 0)?;
-    if ident[4] != 2 || ident[5] != 1 || u16_at(image, 18)? != EM_AARCH64 {
-        return Err(ImageError::NotAarch64Elf);
-    }
-    let entry = u64_at(image, 24)?;
-    let phoff = u64_at(image, 32)?;
-    let phentsize = u16_at(image, 54)? as u64;
-    let phnum = u16_at(image, 56)? as u64;
-    for i in 0..phnum {
-        let ph = phoff + i * phentsize;
-        if u32_at(image, ph)? != PT_LOAD {
-            continue;
-        }
-        let (offset, paddr) = (u64_at(image, ph + 8)?, u64_at(image, ph + 24)?);
-        let (filesz, memsz) = (u64_at(image, ph + 32)?, u64_at(image, ph + 40)?);
-        let dst = ram_slice(ram, ram_base, paddr, memsz.max(filesz))?;
-        let src_end = offset.checked_add(filesz).filter(|&e| e <= image.len() as u64);
-        let src_end = src_end.ok_or(ImageError::Truncated { need: offset.saturating_add(filesz), have: image.len() as u64 })?;
-        let (file_part, zero_part) = dst.split_at_mut(filesz as usize);
-        file_part.copy_from_slice(&image[offset as usize..src_end as usize]);
+    let (entry, segments) = elf_layout(image)?;
+    for seg in &segments {
+        let dst = ram_slice(ram, ram_base, seg.paddr, seg.mem_size)?;
+        let (file_part, zero_part) = dst.split_at_mut(seg.file_size as usize);
+        file_part
+            .copy_from_slice(&image[seg.offset as usize..(seg.offset + seg.file_size) as usize]);
         zero_part.fill(0);
     }
     if ram_slice(ram, ram_base, entry, 4).is_err() {
@@ -133,34 +232,86 @@ mod tests {
     fn elf_segments_land_at_paddr_and_bss_is_zeroed() {
         let mut ram = vec![0xeeu8; 0x1000];
         let img = elf(0x4000_0100, 0x4000_0100, &[1, 2, 3], 6);
-        assert_eq!(load_image(&img, &mut ram, 0x4000_0000, None), Ok(0x4000_0100));
+        assert_eq!(
+            load_image(&img, &mut ram, 0x4000_0000, None),
+            Ok(0x4000_0100)
+        );
         assert_eq!(&ram[0x100..0x107], &[1, 2, 3, 0, 0, 0, 0xee]);
     }
 
     #[test]
     fn bad_images_are_refused() {
         let mut ram = vec![0u8; 0x1000];
-        assert_eq!(load_image(&[], &mut ram, 0x4000_0000, None), Err(ImageError::Empty));
-        assert_eq!(load_image(b"raw", &mut ram, 0x4000_0000, None), Err(ImageError::RawWithoutEntry));
+        assert_eq!(
+            load_image(&[], &mut ram, 0x4000_0000, None),
+            Err(ImageError::Empty)
+        );
+        assert_eq!(
+            load_image(b"raw", &mut ram, 0x4000_0000, None),
+            Err(ImageError::RawWithoutEntry)
+        );
         let img = elf(0x4000_0000, 0x4000_0ffe, &[1, 2, 3], 3);
-        assert_eq!(load_image(&img, &mut ram, 0x4000_0000, None), Err(ImageError::OutsideRam { addr: 0x4000_0ffe, size: 3 }));
+        assert_eq!(
+            load_image(&img, &mut ram, 0x4000_0000, None),
+            Err(ImageError::OutsideRam {
+                addr: 0x4000_0ffe,
+                size: 3
+            })
+        );
         let img = elf(0x5000_0000, 0x4000_0000, &[1], 1);
-        assert_eq!(load_image(&img, &mut ram, 0x4000_0000, None), Err(ImageError::EntryOutsideRam(0x5000_0000)));
+        assert_eq!(
+            load_image(&img, &mut ram, 0x4000_0000, None),
+            Err(ImageError::EntryOutsideRam(0x5000_0000))
+        );
         let mut img = elf(0x4000_0000, 0x4000_0000, &[1], 1);
         img[18] = 62; // x86-64
-        assert_eq!(load_image(&img, &mut ram, 0x4000_0000, None), Err(ImageError::NotAarch64Elf));
+        assert_eq!(
+            load_image(&img, &mut ram, 0x4000_0000, None),
+            Err(ImageError::NotAarch64Elf)
+        );
         let img = elf(0x4000_0000, 0x4000_0000, &[1, 2], 2);
-        assert!(matches!(load_image(&img[..100], &mut ram, 0x4000_0000, None), Err(ImageError::Truncated { .. })));
+        assert!(matches!(
+            load_image(&img[..100], &mut ram, 0x4000_0000, None),
+            Err(ImageError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn arm64_header() {
+        let mut img = vec![0u8; 64];
+        img[8..16].copy_from_slice(&0x8_0000u64.to_le_bytes());
+        img[16..24].copy_from_slice(&0x200_0000u64.to_le_bytes());
+        img[24..32].copy_from_slice(&0xau64.to_le_bytes());
+        assert_eq!(arm64_image(&img), Err(ImageError::NotArm64Image(0)));
+        img[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        assert_eq!(
+            arm64_image(&img),
+            Ok(Arm64Image {
+                text_offset: 0x8_0000,
+                image_size: 0x200_0000,
+                flags: 0xa
+            })
+        );
+        assert!(matches!(
+            arm64_image(&img[..40]),
+            Err(ImageError::Truncated { .. })
+        ));
     }
 
     #[test]
     fn raw_image_at_entry() {
         let mut ram = vec![0u8; 0x1000];
-        assert_eq!(load_image(b"\x01\x02", &mut ram, 0x4000_0000, Some(0x4000_0800)), Ok(0x4000_0800));
+        assert_eq!(
+            load_image(b"\x01\x02", &mut ram, 0x4000_0000, Some(0x4000_0800)),
+            Ok(0x4000_0800)
+        );
         assert_eq!(&ram[0x800..0x802], &[1, 2]);
         assert_eq!(
             load_image(b"\x01\x02", &mut ram, 0x4000_0000, Some(0x3fff_ffff)),
-            Err(ImageError::OutsideRam { addr: 0x3fff_ffff, size: 2 })
+            Err(ImageError::OutsideRam {
+                addr: 0x3fff_ffff,
+                size: 2
+            })
         );
     }
 }

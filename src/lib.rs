@@ -3,15 +3,16 @@
 //! No seL4 here: the FP ownership state machine and its four hooks, the shared per-core table,
 //! the fp-service protocol, exit decoding and the device models. Everything is host-testable;
 //! the PDs wire it to seL4 through `microkit-rt`.
-#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
 
 pub mod abi;
+pub mod bundle;
 mod esr;
 mod exit;
 mod fp;
 mod fpservice;
 mod gic;
-mod image;
+pub mod image;
 mod mmio;
 mod proto;
 pub mod psci;
@@ -42,8 +43,8 @@ pub use esr::{DataAbort, Ec, Esr, SysregAccess};
 pub use exit::{decode_exit, Exit, ExitError, FaultLabel};
 pub use fp::{FpAction, FpError, FpOwner, FpPolicy, FpStats, VcpuFp};
 pub use fpservice::{BeginStep, FpService, ServiceStats};
-pub use image::{load_image, ImageError};
 pub use gic::{GicDist, GicError, ListRegs, LIST_REGS};
+pub use image::{arm64_image, elf_layout, load_image, Arm64Image, ImageError, Segment};
 pub use mmio::{MmioDevice, MmioError, MmioOp};
 pub use proto::{FpServiceError, FpServiceOp, SavebackError, SavebackOp};
 pub use psci::{handle_psci, PsciOutcome};

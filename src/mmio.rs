@@ -21,7 +21,9 @@ impl fmt::Display for MmioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Unclaimed(a) => write!(f, "no device at {a:#x}"),
-            Self::BadRegister { offset, size } => write!(f, "no {size}-byte register at offset {offset:#x}"),
+            Self::BadRegister { offset, size } => {
+                write!(f, "no {size}-byte register at offset {offset:#x}")
+            }
         }
     }
 }

@@ -26,7 +26,11 @@ impl FpServiceOp {
     pub const STATUS: u64 = 3;
 
     /// Decodes a request from its label, length and message registers.
-    pub fn decode(label: u64, length: usize, mr: impl Fn(usize) -> u64) -> Result<Self, FpServiceError> {
+    pub fn decode(
+        label: u64,
+        length: usize,
+        mr: impl Fn(usize) -> u64,
+    ) -> Result<Self, FpServiceError> {
         let need = match label {
             Self::NEON_BEGIN | Self::STATUS => 1,
             Self::NEON_END => 2,
@@ -37,7 +41,10 @@ impl FpServiceOp {
         }
         Ok(match label {
             Self::NEON_BEGIN => Self::NeonBegin { core: mr(0) },
-            Self::NEON_END => Self::NeonEnd { core: mr(0), leaks: mr(1) },
+            Self::NEON_END => Self::NeonEnd {
+                core: mr(0),
+                leaks: mr(1),
+            },
             _ => Self::Status { core: mr(0) },
         })
     }
@@ -56,10 +63,15 @@ impl FpServiceOp {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FpServiceError {
     UnknownOp(u64),
-    ShortMessage { got: u64 },
+    ShortMessage {
+        got: u64,
+    },
     BadCore(u64),
     /// The client's SDF core is another one.
-    WrongCore { asked: u64, client_core: u64 },
+    WrongCore {
+        asked: u64,
+        client_core: u64,
+    },
     /// `neon_end` without `neon_begin`.
     NotOpen,
     /// `neon_begin` while the client's section is still open.
@@ -91,7 +103,10 @@ impl FpServiceError {
     /// The detail word sent in MR0 with the error label.
     pub const fn detail(self) -> u64 {
         match self {
-            Self::UnknownOp(v) | Self::BadCore(v) | Self::SavebackFailed(v) | Self::UnknownClient(v) => v,
+            Self::UnknownOp(v)
+            | Self::BadCore(v)
+            | Self::SavebackFailed(v)
+            | Self::UnknownClient(v) => v,
             Self::ShortMessage { got } => got,
             Self::WrongCore { asked, .. } => asked,
             Self::NotOpen | Self::AlreadyOpen | Self::NotPending => 0,
@@ -105,7 +120,9 @@ impl fmt::Display for FpServiceError {
             Self::UnknownOp(l) => write!(f, "unknown fp-service op {l}"),
             Self::ShortMessage { got } => write!(f, "short message ({got} words)"),
             Self::BadCore(c) => write!(f, "no core {c}"),
-            Self::WrongCore { asked, client_core } => write!(f, "core {asked} asked, client runs on {client_core}"),
+            Self::WrongCore { asked, client_core } => {
+                write!(f, "core {asked} asked, client runs on {client_core}")
+            }
             Self::NotOpen => write!(f, "neon_end without neon_begin"),
             Self::AlreadyOpen => write!(f, "neon_begin with a section already open"),
             Self::SavebackFailed(code) => write!(f, "VMM save-back failed (code {code})"),
@@ -125,14 +142,21 @@ pub enum SavebackOp {
 impl SavebackOp {
     pub const SAVEBACK: u64 = 1;
 
-    pub fn decode(label: u64, length: usize, mr: impl Fn(usize) -> u64) -> Result<Self, SavebackError> {
+    pub fn decode(
+        label: u64,
+        length: usize,
+        mr: impl Fn(usize) -> u64,
+    ) -> Result<Self, SavebackError> {
         if label != Self::SAVEBACK {
             return Err(SavebackError::UnknownOp(label));
         }
         if length < 2 {
             return Err(SavebackError::ShortMessage { got: length as u64 });
         }
-        Ok(Self::Saveback { vcpu: mr(0), core: mr(1) })
+        Ok(Self::Saveback {
+            vcpu: mr(0),
+            core: mr(1),
+        })
     }
 
     pub fn encode(self) -> (u64, [u64; 2], usize) {
@@ -146,7 +170,9 @@ impl SavebackOp {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SavebackError {
     UnknownOp(u64),
-    ShortMessage { got: u64 },
+    ShortMessage {
+        got: u64,
+    },
     UnknownVcpu(u64),
     BadCore(u64),
     /// seL4 refused `TCB_SetFlags` (the seL4 error number).
@@ -195,14 +221,26 @@ mod tests {
 
     #[test]
     fn fp_service_bad_input() {
-        assert_eq!(FpServiceOp::decode(99, 4, |_| 0), Err(FpServiceError::UnknownOp(99)));
-        assert_eq!(FpServiceOp::decode(FpServiceOp::NEON_END, 1, |_| 0), Err(FpServiceError::ShortMessage { got: 1 }));
-        assert_eq!(FpServiceOp::decode(FpServiceOp::NEON_BEGIN, 0, |_| 0), Err(FpServiceError::ShortMessage { got: 0 }));
+        assert_eq!(
+            FpServiceOp::decode(99, 4, |_| 0),
+            Err(FpServiceError::UnknownOp(99))
+        );
+        assert_eq!(
+            FpServiceOp::decode(FpServiceOp::NEON_END, 1, |_| 0),
+            Err(FpServiceError::ShortMessage { got: 1 })
+        );
+        assert_eq!(
+            FpServiceOp::decode(FpServiceOp::NEON_BEGIN, 0, |_| 0),
+            Err(FpServiceError::ShortMessage { got: 0 })
+        );
         let codes: Vec<u64> = [
             FpServiceError::UnknownOp(0),
             FpServiceError::ShortMessage { got: 0 },
             FpServiceError::BadCore(0),
-            FpServiceError::WrongCore { asked: 0, client_core: 0 },
+            FpServiceError::WrongCore {
+                asked: 0,
+                client_core: 0,
+            },
             FpServiceError::NotOpen,
             FpServiceError::AlreadyOpen,
             FpServiceError::SavebackFailed(0),
@@ -223,7 +261,13 @@ mod tests {
         let op = SavebackOp::Saveback { vcpu: 0, core: 2 };
         let (label, mrs, len) = op.encode();
         assert_eq!(SavebackOp::decode(label, len, |i| mrs[i]), Ok(op));
-        assert_eq!(SavebackOp::decode(7, 2, |_| 0), Err(SavebackError::UnknownOp(7)));
-        assert_eq!(SavebackOp::decode(1, 1, |_| 0), Err(SavebackError::ShortMessage { got: 1 }));
+        assert_eq!(
+            SavebackOp::decode(7, 2, |_| 0),
+            Err(SavebackError::UnknownOp(7))
+        );
+        assert_eq!(
+            SavebackOp::decode(1, 1, |_| 0),
+            Err(SavebackError::ShortMessage { got: 1 })
+        );
     }
 }

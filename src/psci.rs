@@ -46,8 +46,8 @@ pub fn handle_psci(fid: u64, args: [u64; 3], vcpus: &[u64]) -> PsciOutcome {
             }
         }
         FEATURES => match args[0] {
-            VERSION | SYSTEM_OFF | SYSTEM_RESET | CPU_OFF | CPU_ON_64 | 0x8400_0003 | AFFINITY_INFO_64
-            | 0x8400_0004 | MIGRATE_INFO_TYPE | FEATURES => ret(SUCCESS),
+            VERSION | SYSTEM_OFF | SYSTEM_RESET | CPU_OFF | CPU_ON_64 | 0x8400_0003
+            | AFFINITY_INFO_64 | 0x8400_0004 | MIGRATE_INFO_TYPE | FEATURES => ret(SUCCESS),
             _ => ret(NOT_SUPPORTED),
         },
         _ => ret(NOT_SUPPORTED),
@@ -67,15 +67,45 @@ mod tests {
     #[test]
     fn answers() {
         let one = [0u64];
-        assert_eq!(handle_psci(VERSION, [0; 3], &one), PsciOutcome::Return(0x10001));
-        assert_eq!(handle_psci(SYSTEM_OFF, [0; 3], &one), PsciOutcome::SystemOff);
-        assert_eq!(handle_psci(FEATURES, [SYSTEM_OFF, 0, 0], &one), PsciOutcome::Return(0));
-        assert_eq!(handle_psci(FEATURES, [0x8400_00FF, 0, 0], &one), PsciOutcome::Return(u64::MAX));
-        assert_eq!(handle_psci(CPU_ON_64, [1, 0x4000_0000, 0], &one), PsciOutcome::Return(-2i64 as u64));
-        assert_eq!(handle_psci(CPU_ON_64, [0, 0x4000_0000, 0], &one), PsciOutcome::Return(-4i64 as u64));
-        assert_eq!(handle_psci(AFFINITY_INFO_64, [0, 0, 0], &one), PsciOutcome::Return(0));
-        assert_eq!(handle_psci(AFFINITY_INFO_64, [0, 1, 0], &one), PsciOutcome::Return(-2i64 as u64));
-        assert_eq!(handle_psci(MIGRATE_INFO_TYPE, [0; 3], &one), PsciOutcome::Return(2));
-        assert_eq!(handle_psci(0x8400_0011, [0; 3], &one), PsciOutcome::Return(u64::MAX));
+        assert_eq!(
+            handle_psci(VERSION, [0; 3], &one),
+            PsciOutcome::Return(0x10001)
+        );
+        assert_eq!(
+            handle_psci(SYSTEM_OFF, [0; 3], &one),
+            PsciOutcome::SystemOff
+        );
+        assert_eq!(
+            handle_psci(FEATURES, [SYSTEM_OFF, 0, 0], &one),
+            PsciOutcome::Return(0)
+        );
+        assert_eq!(
+            handle_psci(FEATURES, [0x8400_00FF, 0, 0], &one),
+            PsciOutcome::Return(u64::MAX)
+        );
+        assert_eq!(
+            handle_psci(CPU_ON_64, [1, 0x4000_0000, 0], &one),
+            PsciOutcome::Return(-2i64 as u64)
+        );
+        assert_eq!(
+            handle_psci(CPU_ON_64, [0, 0x4000_0000, 0], &one),
+            PsciOutcome::Return(-4i64 as u64)
+        );
+        assert_eq!(
+            handle_psci(AFFINITY_INFO_64, [0, 0, 0], &one),
+            PsciOutcome::Return(0)
+        );
+        assert_eq!(
+            handle_psci(AFFINITY_INFO_64, [0, 1, 0], &one),
+            PsciOutcome::Return(-2i64 as u64)
+        );
+        assert_eq!(
+            handle_psci(MIGRATE_INFO_TYPE, [0; 3], &one),
+            PsciOutcome::Return(2)
+        );
+        assert_eq!(
+            handle_psci(0x8400_0011, [0; 3], &one),
+            PsciOutcome::Return(u64::MAX)
+        );
     }
 }

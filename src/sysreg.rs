@@ -70,16 +70,34 @@ mod tests {
     use super::*;
 
     fn acc(key: (u8, u8, u8, u8, u8), read: bool) -> SysregAccess {
-        SysregAccess { op0: key.0, op1: key.1, crn: key.2, crm: key.3, op2: key.4, rt: 3, read }
+        SysregAccess {
+            op0: key.0,
+            op1: key.1,
+            crn: key.2,
+            crm: key.3,
+            op2: key.4,
+            rt: 3,
+            read,
+        }
     }
 
     #[test]
     fn physical_timer_is_storage() {
         let mut t = TimerRegs::default();
-        assert_eq!(t.access(acc(CNTP_CVAL_EL0, false), 0x1234_5678_9abc), Ok(None));
-        assert_eq!(t.access(acc(CNTP_CVAL_EL0, true), 0), Ok(Some(0x1234_5678_9abc)));
+        assert_eq!(
+            t.access(acc(CNTP_CVAL_EL0, false), 0x1234_5678_9abc),
+            Ok(None)
+        );
+        assert_eq!(
+            t.access(acc(CNTP_CVAL_EL0, true), 0),
+            Ok(Some(0x1234_5678_9abc))
+        );
         assert_eq!(t.access(acc(CNTP_CTL_EL0, false), 0xffff), Ok(None));
-        assert_eq!(t.access(acc(CNTP_CTL_EL0, true), 0), Ok(Some(3)), "ISTATUS reads 0");
+        assert_eq!(
+            t.access(acc(CNTP_CTL_EL0, true), 0),
+            Ok(Some(3)),
+            "ISTATUS reads 0"
+        );
     }
 
     #[test]
@@ -87,6 +105,9 @@ mod tests {
         let mut t = TimerRegs::default();
         let a = acc((3, 0, 1, 0, 1), true);
         assert_eq!(t.access(a, 0), Err(SysregError::Unhandled(a)));
-        assert_eq!(format!("{}", SysregError::Unhandled(a)), "mrs S3_0_C1_C0_1 (x3)");
+        assert_eq!(
+            format!("{}", SysregError::Unhandled(a)),
+            "mrs S3_0_C1_C0_1 (x3)"
+        );
     }
 }

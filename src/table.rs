@@ -80,7 +80,9 @@ impl core::fmt::Display for TableError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::BadMagic(m) => write!(f, "fp table: bad magic {m:#x}"),
-            Self::BadVersion(v) => write!(f, "fp table: layout version {v}, expected {TABLE_VERSION}"),
+            Self::BadVersion(v) => {
+                write!(f, "fp table: layout version {v}, expected {TABLE_VERSION}")
+            }
             Self::CoreCountMismatch { table, ours } => {
                 write!(f, "fp table: made for {table} cores, attaching with {ours}")
             }
@@ -110,7 +112,10 @@ impl FpTable {
             return Err(TableError::TooManyCores(num_cores));
         }
         // Claim the header with the magic; the claimant then publishes version and core count.
-        match self.magic.compare_exchange(0, TABLE_MAGIC, Ordering::AcqRel, Ordering::Acquire) {
+        match self
+            .magic
+            .compare_exchange(0, TABLE_MAGIC, Ordering::AcqRel, Ordering::Acquire)
+        {
             Ok(_) => {
                 self.num_cores.store(num_cores, Ordering::Relaxed);
                 self.version.store(TABLE_VERSION, Ordering::Release);
@@ -128,7 +133,10 @@ impl FpTable {
                 }
                 let table = self.num_cores.load(Ordering::Relaxed);
                 if table != num_cores {
-                    return Err(TableError::CoreCountMismatch { table, ours: num_cores });
+                    return Err(TableError::CoreCountMismatch {
+                        table,
+                        ours: num_cores,
+                    });
                 }
                 Ok(())
             }
@@ -145,7 +153,9 @@ impl FpTable {
         if core >= self.num_cores() {
             return Err(TableError::BadCore(core));
         }
-        self.cores.get(core as usize).ok_or(TableError::BadCore(core))
+        self.cores
+            .get(core as usize)
+            .ok_or(TableError::BadCore(core))
     }
 
     /// The vCPU whose FP state is live on `core`, if any.
@@ -165,7 +175,10 @@ impl FpTable {
     /// Clears `core`'s entry if it names `vcpu` (`fpsimd_flush_cpu_state`); returns whether it did.
     pub(crate) fn flush(&self, core: u64, vcpu: u8) -> Result<bool, TableError> {
         let e = self.core(core)?;
-        let was = e.owner.compare_exchange(vcpu as u64 + 1, 0, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        let was = e
+            .owner
+            .compare_exchange(vcpu as u64 + 1, 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
         if was {
             e.seq.fetch_add(1, Ordering::Relaxed);
         }
@@ -182,7 +195,10 @@ mod tests {
         let t = FpTable::default();
         assert_eq!(t.attach(4), Ok(()));
         assert_eq!(t.attach(4), Ok(()));
-        assert_eq!(t.attach(2), Err(TableError::CoreCountMismatch { table: 4, ours: 2 }));
+        assert_eq!(
+            t.attach(2),
+            Err(TableError::CoreCountMismatch { table: 4, ours: 2 })
+        );
         assert_eq!(t.num_cores(), 4);
     }
 
@@ -192,7 +208,10 @@ mod tests {
         t.magic.store(0xdead, Ordering::Relaxed);
         assert_eq!(t.attach(1), Err(TableError::BadMagic(0xdead)));
         let t = FpTable::default();
-        assert_eq!(t.attach(MAX_CORES as u64 + 1), Err(TableError::TooManyCores(17)));
+        assert_eq!(
+            t.attach(MAX_CORES as u64 + 1),
+            Err(TableError::TooManyCores(17))
+        );
         assert_eq!(t.attach(0), Err(TableError::TooManyCores(0)));
         let t = FpTable::default();
         t.magic.store(TABLE_MAGIC, Ordering::Relaxed);
@@ -207,7 +226,11 @@ mod tests {
         assert_eq!(t.owner(1), Ok(None));
         t.bind(1, 0).unwrap();
         assert_eq!(t.owner(1), Ok(Some(0)));
-        assert_eq!(t.flush(1, 3), Ok(false), "another vCPU's flush leaves the entry");
+        assert_eq!(
+            t.flush(1, 3),
+            Ok(false),
+            "another vCPU's flush leaves the entry"
+        );
         assert_eq!(t.owner(1), Ok(Some(0)));
         assert_eq!(t.flush(1, 0), Ok(true));
         assert_eq!(t.owner(1), Ok(None));

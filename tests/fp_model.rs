@@ -29,7 +29,8 @@
 //! are still neither lost nor leaked (the kernel switches eagerly). As in the project's eager
 //! build variant, the VMM is then FPU-enabled and uses FP on every exit (`touch_fp`).
 use lazyfp::{
-    decode_exit, BeginStep, Exit, FpAction, FpError, FpOwner, FpPolicy, FpService, FpServiceError, FpTable, VcpuFp,
+    decode_exit, BeginStep, Exit, FpAction, FpError, FpOwner, FpPolicy, FpService, FpServiceError,
+    FpTable, VcpuFp,
 };
 use proptest::prelude::*;
 
@@ -120,7 +121,9 @@ impl Kernel {
     /// Saves the live state of `core` into its owner's TCB; the core has no owner afterwards.
     fn save_live_state(&mut self, core: usize) {
         if let Some(owner) = self.fpu_owner[core].take() {
-            self.saved[owner] = self.regs[core].take().expect("an owned FPU has live registers");
+            self.saved[owner] = self.regs[core]
+                .take()
+                .expect("an owned FPU has live registers");
         }
     }
 
@@ -148,7 +151,12 @@ impl Kernel {
             return None;
         }
         let c = self.core_of(t);
-        assert_eq!(self.fpu_owner[c], Some(t), "{} runs FPU-enabled on core {c} without owning it", thread_name(t));
+        assert_eq!(
+            self.fpu_owner[c],
+            Some(t),
+            "{} runs FPU-enabled on core {c} without owning it",
+            thread_name(t)
+        );
         self.regs[c]
     }
 
@@ -205,7 +213,10 @@ impl Kernel {
         if got != want {
             let writer = Self::writer_of(got);
             if writer == t {
-                panic!("{when}: {} lost its FP state: read {got:#x}, last wrote {want:#x}", thread_name(t));
+                panic!(
+                    "{when}: {} lost its FP state: read {got:#x}, last wrote {want:#x}",
+                    thread_name(t)
+                );
             }
             panic!(
                 "{when}: {} read {}'s FP state {got:#x} (leak); it last wrote {want:#x}",
@@ -220,16 +231,33 @@ impl Kernel {
         for (c, owner) in self.fpu_owner.iter().enumerate() {
             match owner {
                 Some(o) => {
-                    assert_eq!(self.core_of(*o), c, "{when}: FPU owner of core {c} is pinned elsewhere");
-                    assert!(!self.fpu_disabled[*o], "{when}: FPU owner of core {c} has fpuDisabled");
-                    assert!(self.regs[c].is_some(), "{when}: owned core {c} without live registers");
+                    assert_eq!(
+                        self.core_of(*o),
+                        c,
+                        "{when}: FPU owner of core {c} is pinned elsewhere"
+                    );
+                    assert!(
+                        !self.fpu_disabled[*o],
+                        "{when}: FPU owner of core {c} has fpuDisabled"
+                    );
+                    assert!(
+                        self.regs[c].is_some(),
+                        "{when}: owned core {c} without live registers"
+                    );
                 }
-                None => assert!(self.regs[c].is_none(), "{when}: unowned core {c} with live registers"),
+                None => assert!(
+                    self.regs[c].is_none(),
+                    "{when}: unowned core {c} with live registers"
+                ),
             }
         }
         for t in 0..self.version.len() {
             let c = self.core_of(t);
-            let latest = if self.fpu_owner[c] == Some(t) { self.regs[c].unwrap() } else { self.saved[t] };
+            let latest = if self.fpu_owner[c] == Some(t) {
+                self.regs[c].unwrap()
+            } else {
+                self.saved[t]
+            };
             self.check_read(t, latest, when);
         }
     }
@@ -291,7 +319,11 @@ enum BadRequest {
     /// A core the system does not have: `num_cores + past`, or `u64::MAX` when `past == 3`.
     NoSuchCore { client: usize, past: u64, end: bool },
     /// A real core that is not the client's (`client_core + shift`, mod the core count).
-    WrongCore { client: usize, shift: u64, end: bool },
+    WrongCore {
+        client: usize,
+        shift: u64,
+        end: bool,
+    },
 }
 
 /// One step of the system. Client indices and cores are reduced modulo the configuration.
@@ -338,10 +370,18 @@ impl System {
         let n = cfg.num_cores;
         let eager = cfg.policy == FpPolicy::Eager;
         // Microkit creates vCPU TCBs FPU-enabled; the VMM is fpu="true" only in the eager build.
-        let mut threads = vec![(cfg.vcpu_core, false), (cfg.vmm_core, !eager), (cfg.vmm_core, true)];
+        let mut threads = vec![
+            (cfg.vcpu_core, false),
+            (cfg.vmm_core, !eager),
+            (cfg.vmm_core, true),
+        ];
         threads.extend(cfg.client_cores.iter().map(|&c| (c, false)));
-        let clients: Vec<(u8, u8)> =
-            cfg.client_cores.iter().enumerate().map(|(i, &c)| (FIRST_CHANNEL + i as u8, c as u8)).collect();
+        let clients: Vec<(u8, u8)> = cfg
+            .client_cores
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (FIRST_CHANNEL + i as u8, c as u8))
+            .collect();
         let mut s = Self {
             kernel: Kernel::new(n, &threads),
             table: Box::default(),
@@ -375,7 +415,13 @@ impl System {
     }
 
     fn statuses(&mut self) -> Vec<Status> {
-        (0..self.cfg.num_cores).map(|c| self.svc.status(&self.table, c).expect("status of a real core")).collect()
+        (0..self.cfg.num_cores)
+            .map(|c| {
+                self.svc
+                    .status(&self.table, c)
+                    .expect("status of a real core")
+            })
+            .collect()
     }
 
     /// `load_fp(core)` and its `TCB_SetFlags`.
@@ -392,16 +438,29 @@ impl System {
         let action = self.vcpu.put_fp(&self.table).expect("put_fp");
         self.exp.puts += 1;
         self.kernel.apply(VCPU, action);
-        assert!(self.kernel.fpu_disabled[VCPU], "put_fp left the vCPU's FP enabled");
-        assert!(!self.kernel.fpu_owner.contains(&Some(VCPU)), "put_fp left the vCPU's state live");
+        assert!(
+            self.kernel.fpu_disabled[VCPU],
+            "put_fp left the vCPU's FP enabled"
+        );
+        assert!(
+            !self.kernel.fpu_owner.contains(&Some(VCPU)),
+            "put_fp left the vCPU's state live"
+        );
         for c in 0..self.cfg.num_cores {
-            assert_ne!(self.table.owner(c), Ok(Some(VCPU_ID)), "put_fp left core {c}'s entry naming the vCPU");
+            assert_ne!(
+                self.table.owner(c),
+                Ok(Some(VCPU_ID)),
+                "put_fp left core {c}'s entry naming the vCPU"
+            );
         }
     }
 
     /// A thread that uses FP reads its registers, checks them and maybe writes a new value.
     fn use_fp(&mut self, t: Tid, writes: bool, when: &str) {
-        let got = self.kernel.fp_read(t).unwrap_or_else(|| panic!("{when}: {} trapped on FP", thread_name(t)));
+        let got = self
+            .kernel
+            .fp_read(t)
+            .unwrap_or_else(|| panic!("{when}: {} trapped on FP", thread_name(t)));
         self.kernel.check_read(t, got, when);
         if writes {
             self.kernel.fp_write(t);
@@ -415,7 +474,8 @@ impl System {
         if !self.kernel.fpu_disabled[VMM] {
             self.use_fp(VMM, true, "VMM touch_fp on exit");
         }
-        let exit = decode_exit(label, msg.len(), |i| msg.get(i).copied().unwrap_or(0)).expect("decodable exit");
+        let exit = decode_exit(label, msg.len(), |i| msg.get(i).copied().unwrap_or(0))
+            .expect("decodable exit");
         if exit == Exit::FpTrap {
             let action = self.vcpu.fp_trap().expect("fp_trap");
             self.kernel.apply(VCPU, action);
@@ -448,17 +508,31 @@ impl System {
             Err(e) => {
                 assert!(self.exp.open[i], "neon_begin of client {i} refused: {e:?}");
                 assert_eq!(e, FpServiceError::AlreadyOpen);
-                assert_eq!(self.statuses(), before, "a refused neon_begin changed a status");
+                assert_eq!(
+                    self.statuses(),
+                    before,
+                    "a refused neon_begin changed a status"
+                );
                 return false;
             }
             Ok(BeginStep::Grant) => {
-                assert!(!named, "granted without save-back although the table names the vCPU on core {core}");
+                assert!(
+                    !named,
+                    "granted without save-back although the table names the vCPU on core {core}"
+                );
                 false
             }
             Ok(BeginStep::NeedSaveback { vcpu, core: asked }) => {
-                assert!(named, "save-back asked although the table does not name the vCPU");
+                assert!(
+                    named,
+                    "save-back asked although the table does not name the vCPU"
+                );
                 assert_eq!((vcpu, asked), (VCPU_ID, core));
-                assert_eq!(self.statuses(), before, "nothing granted before the save-back");
+                assert_eq!(
+                    self.statuses(),
+                    before,
+                    "nothing granted before the save-back"
+                );
                 // The VMM's save-back handler (vmm-pd `Vm::save_back`).
                 if vcpu_live {
                     self.exp.live_savebacks += 1;
@@ -468,18 +542,28 @@ impl System {
                 let action = self.vcpu.save_back(asked, &self.table).expect("save_back");
                 self.kernel.apply(VCPU, action);
                 let saved = action == FpAction::DisableGuestFp;
-                assert_eq!(self.svc.finish_begin(&self.table, ch, core, Ok(saved)), Ok(saved));
+                assert_eq!(
+                    self.svc.finish_begin(&self.table, ch, core, Ok(saved)),
+                    Ok(saved)
+                );
                 saved
             }
         };
-        assert!(!self.exp.open[i], "client {i} granted a second open section");
+        assert!(
+            !self.exp.open[i],
+            "client {i} granted a second open section"
+        );
         self.exp.open[i] = true;
         self.exp.grants[core as usize] += 1;
         if saved {
             self.exp.saved_grants[core as usize] += 1;
         }
         if self.lazy() && core == self.vcpu.core() {
-            assert_eq!(self.table.owner(core), Ok(None), "table names the vCPU on core {core} after the save-back");
+            assert_eq!(
+                self.table.owner(core),
+                Ok(None),
+                "table names the vCPU on core {core} after the save-back"
+            );
         }
         true
     }
@@ -495,7 +579,11 @@ impl System {
             self.exp.ends[core as usize] += 1;
         } else {
             assert_eq!(r, Err(FpServiceError::NotOpen));
-            assert_eq!(self.statuses(), before, "neon_end without begin changed a status");
+            assert_eq!(
+                self.statuses(),
+                before,
+                "neon_end without begin changed a status"
+            );
         }
     }
 
@@ -511,7 +599,12 @@ impl System {
         let before = self.kernel.clone();
         self.kernel.schedule(t);
         if self.kernel.fpu_disabled[t] {
-            assert_eq!(self.kernel, before, "scheduling fpu-disabled {} changed FP state", thread_name(t));
+            assert_eq!(
+                self.kernel,
+                before,
+                "scheduling fpu-disabled {} changed FP state",
+                thread_name(t)
+            );
         }
     }
 
@@ -520,22 +613,36 @@ impl System {
         let clients = self.cfg.client_cores.len();
         let (ch, core, end, expected) = match bad {
             BadRequest::UnknownClient { ch, end } => {
-                let ch =
-                    if (FIRST_CHANNEL..FIRST_CHANNEL + clients as u8).contains(&ch) { ch + clients as u8 } else { ch };
+                let ch = if (FIRST_CHANNEL..FIRST_CHANNEL + clients as u8).contains(&ch) {
+                    ch + clients as u8
+                } else {
+                    ch
+                };
                 (ch, 0, end, FpServiceError::UnknownClient(ch as u64))
             }
             BadRequest::NoSuchCore { client, past, end } => {
                 let core = if past == 3 { u64::MAX } else { n + past };
-                (Self::client_ch(client % clients), core, end, FpServiceError::BadCore(core))
+                (
+                    Self::client_ch(client % clients),
+                    core,
+                    end,
+                    FpServiceError::BadCore(core),
+                )
             }
             BadRequest::WrongCore { client, shift, end } => {
                 let client_core = self.cfg.client_cores[client % clients];
                 let asked = (client_core + 1 + shift % (n - 1)) % n;
-                (Self::client_ch(client % clients), asked, end, FpServiceError::WrongCore { asked, client_core })
+                (
+                    Self::client_ch(client % clients),
+                    asked,
+                    end,
+                    FpServiceError::WrongCore { asked, client_core },
+                )
             }
         };
         let before = self.statuses();
-        let (vcpu_owner, vcpu_stats, kernel) = (self.vcpu.owner(), self.vcpu.stats, self.kernel.clone());
+        let (vcpu_owner, vcpu_stats, kernel) =
+            (self.vcpu.owner(), self.vcpu.stats, self.kernel.clone());
         let r = if end {
             self.svc.end(&self.table, ch, core, 0)
         } else {
@@ -543,7 +650,10 @@ impl System {
         };
         assert_eq!(r, Err(expected), "{bad:?}");
         assert_eq!(self.statuses(), before, "{bad:?} changed a core's status");
-        assert_eq!((self.vcpu.owner(), self.vcpu.stats, &self.kernel), (vcpu_owner, vcpu_stats, &kernel));
+        assert_eq!(
+            (self.vcpu.owner(), self.vcpu.stats, &self.kernel),
+            (vcpu_owner, vcpu_stats, &kernel)
+        );
     }
 
     /// Runs one step and checks every invariant.
@@ -568,18 +678,32 @@ impl System {
                     self.exp.idle_after_saveback = None;
                 } else if let Some(loads) = self.exp.idle_after_saveback {
                     assert_eq!(loads, loads_before);
-                    assert_eq!(self.kernel.loads[VCPU], loads, "an idle guest's state was loaded after a save-back");
+                    assert_eq!(
+                        self.kernel.loads[VCPU], loads,
+                        "an idle guest's state was loaded after a save-back"
+                    );
                 }
             }
             Step::Exit(kind) => {
                 self.kernel.schedule(VCPU);
                 let (label, msg): (u64, Vec<u64>) = match kind {
                     // Data abort with ISV at the UART: VmFault [pc, addr, prefetch, esr].
-                    ExitKind::Mmio => (6, vec![0x4008_0000, 0x0900_0018, 0, (0x24 << 26) | (1 << 24) | (2 << 22)]),
+                    ExitKind::Mmio => (
+                        6,
+                        vec![
+                            0x4008_0000,
+                            0x0900_0018,
+                            0,
+                            (0x24 << 26) | (1 << 24) | (2 << 22),
+                        ],
+                    ),
                     ExitKind::Hvc => (2, (0..13).collect()),
                     ExitKind::Wfi => (8, vec![0x0600_0000]),
                     // MSR CNTP_CTL_EL0 (EC 0x18).
-                    ExitKind::Sysreg => (8, vec![(0x18 << 26) | (3 << 20) | (3 << 14) | (14 << 10) | (2 << 1)]),
+                    ExitKind::Sysreg => (
+                        8,
+                        vec![(0x18 << 26) | (3 << 20) | (3 << 14) | (14 << 10) | (2 << 1)],
+                    ),
                     ExitKind::Vppi => (9, vec![27]),
                 };
                 self.vmm_handles_exit(label, &msg);
@@ -641,36 +765,59 @@ impl System {
 
         // 2. The table and the hooks agree with the kernel.
         let vcore = self.vcpu.core();
-        assert_eq!(self.kernel.core[VCPU], vcore, "{when}: hooks and kernel disagree on the vCPU's core");
+        assert_eq!(
+            self.kernel.core[VCPU], vcore,
+            "{when}: hooks and kernel disagree on the vCPU's core"
+        );
         for c in 0..self.cfg.num_cores {
             match self.table.owner(c).expect("real core") {
                 None => {}
                 Some(VCPU_ID) => {
-                    assert!(self.lazy(), "{when}: eager policy published the vCPU on core {c}");
+                    assert!(
+                        self.lazy(),
+                        "{when}: eager policy published the vCPU on core {c}"
+                    );
                     assert!(
                         !self.kernel.fpu_disabled[VCPU],
                         "{when}: table names the vCPU on core {c} but its FP is disabled"
                     );
-                    assert_eq!(c, vcore, "{when}: table names the vCPU on core {c}, it is on core {vcore}");
+                    assert_eq!(
+                        c, vcore,
+                        "{when}: table names the vCPU on core {c}, it is on core {vcore}"
+                    );
                 }
                 Some(other) => panic!("{when}: table names unknown vCPU {other} on core {c}"),
             }
         }
         let live = self.kernel.fpu_owner[vcore as usize] == Some(VCPU);
         if self.lazy() && live && self.vcpu.owner() == FpOwner::Guest {
-            assert_eq!(self.table.owner(vcore), Ok(Some(VCPU_ID)), "{when}: guest state live but not in the table");
+            assert_eq!(
+                self.table.owner(vcore),
+                Ok(Some(VCPU_ID)),
+                "{when}: guest state live but not in the table"
+            );
         }
         match self.vcpu.owner() {
             FpOwner::Trapped => {
-                assert!(self.kernel.fpu_disabled[VCPU], "{when}: hooks say Trapped, kernel has FP enabled")
+                assert!(
+                    self.kernel.fpu_disabled[VCPU],
+                    "{when}: hooks say Trapped, kernel has FP enabled"
+                )
             }
             FpOwner::Guest => {
-                assert!(!self.kernel.fpu_disabled[VCPU], "{when}: hooks say Guest, kernel has FP disabled")
+                assert!(
+                    !self.kernel.fpu_disabled[VCPU],
+                    "{when}: hooks say Guest, kernel has FP disabled"
+                )
             }
             FpOwner::Unloaded => panic!("{when}: vCPU left unloaded"),
         }
         if !self.lazy() {
-            assert_eq!(self.vcpu.owner(), FpOwner::Guest, "{when}: eager vCPU not Guest");
+            assert_eq!(
+                self.vcpu.owner(),
+                FpOwner::Guest,
+                "{when}: eager vCPU not Guest"
+            );
         }
 
         // 3. Counters add up.
@@ -680,26 +827,50 @@ impl System {
             assert_eq!(st.fp_traps, 0, "{when}: eager guest trapped");
         }
         // Each trap publishes once (at its ctxsync); later exits store nothing.
-        assert_eq!(st.binds, if self.lazy() { self.exp.fp_traps } else { 0 }, "{when}: binds");
+        assert_eq!(
+            st.binds,
+            if self.lazy() { self.exp.fp_traps } else { 0 },
+            "{when}: binds"
+        );
         assert_eq!(st.savebacks, self.exp.live_savebacks, "{when}: savebacks");
-        assert_eq!(st.stale_savebacks, self.exp.stale_savebacks, "{when}: stale_savebacks");
-        assert_eq!((st.loads, st.puts), (self.exp.loads, self.exp.puts), "{when}: loads/puts");
+        assert_eq!(
+            st.stale_savebacks, self.exp.stale_savebacks,
+            "{when}: stale_savebacks"
+        );
+        assert_eq!(
+            (st.loads, st.puts),
+            (self.exp.loads, self.exp.puts),
+            "{when}: loads/puts"
+        );
         let statuses = self.statuses();
         let total: u64 = statuses.iter().map(|s| s[0]).sum();
-        assert_eq!(total, self.exp.grants.iter().sum::<u64>(), "{when}: total grants");
+        assert_eq!(
+            total,
+            self.exp.grants.iter().sum::<u64>(),
+            "{when}: total grants"
+        );
         for (c, s) in statuses.iter().enumerate() {
             let open = self.exp.grants[c] - self.exp.ends[c];
             let want = [self.exp.grants[c], self.exp.saved_grants[c], open, 0];
-            assert_eq!(*s, want, "{when}: core {c} status [grants, savebacks, open, leaks]");
+            assert_eq!(
+                *s, want,
+                "{when}: core {c} status [grants, savebacks, open, leaks]"
+            );
             let open_clients = (0..self.cfg.client_cores.len())
                 .filter(|&i| self.exp.open[i] && self.cfg.client_cores[i] == c as u64)
                 .count() as u64;
-            assert_eq!(open, open_clients, "{when}: core {c} open sections vs clients' open sections");
+            assert_eq!(
+                open, open_clients,
+                "{when}: core {c} open sections vs clients' open sections"
+            );
         }
 
         // 4. Lazy effect: after a save-back the vCPU stays trapped until it uses FP.
         if self.exp.idle_after_saveback.is_some() {
-            assert!(self.kernel.fpu_disabled[VCPU], "{when}: idle guest's FP re-enabled after a save-back");
+            assert!(
+                self.kernel.fpu_disabled[VCPU],
+                "{when}: idle guest's FP re-enabled after a save-back"
+            );
         }
     }
 }
@@ -709,29 +880,42 @@ impl System {
 // ---------------------------------------------------------------------------------------------
 
 fn config(policy: FpPolicy) -> impl Strategy<Value = Config> {
-    (2u64..=4).prop_flat_map(|n| (Just(n), 0..n, 0..n, prop::collection::vec(0..n, 1..=3), 0usize..3)).prop_map(
-        move |(num_cores, vcpu_core, vmm_core, mut client_cores, on_vcpu_core)| {
-            let k = on_vcpu_core % client_cores.len();
-            client_cores[k] = vcpu_core;
-            Config { policy, num_cores, vcpu_core, vmm_core, client_cores }
-        },
-    )
+    (2u64..=4)
+        .prop_flat_map(|n| {
+            (
+                Just(n),
+                0..n,
+                0..n,
+                prop::collection::vec(0..n, 1..=3),
+                0usize..3,
+            )
+        })
+        .prop_map(
+            move |(num_cores, vcpu_core, vmm_core, mut client_cores, on_vcpu_core)| {
+                let k = on_vcpu_core % client_cores.len();
+                client_cores[k] = vcpu_core;
+                Config {
+                    policy,
+                    num_cores,
+                    vcpu_core,
+                    vmm_core,
+                    client_cores,
+                }
+            },
+        )
 }
 
 fn bad_request() -> impl Strategy<Value = BadRequest> {
     prop_oneof![
-        (prop::sample::select(vec![0u8, 1, 4, 9, 61, 62, 200, 255]), any::<bool>())
+        (
+            prop::sample::select(vec![0u8, 1, 4, 9, 61, 62, 200, 255]),
+            any::<bool>()
+        )
             .prop_map(|(ch, end)| BadRequest::UnknownClient { ch, end }),
-        (0usize..3, 0u64..4, any::<bool>()).prop_map(|(client, past, end)| BadRequest::NoSuchCore {
-            client,
-            past,
-            end
-        }),
-        (0usize..3, 0u64..3, any::<bool>()).prop_map(|(client, shift, end)| BadRequest::WrongCore {
-            client,
-            shift,
-            end
-        }),
+        (0usize..3, 0u64..4, any::<bool>())
+            .prop_map(|(client, past, end)| BadRequest::NoSuchCore { client, past, end }),
+        (0usize..3, 0u64..3, any::<bool>())
+            .prop_map(|(client, shift, end)| BadRequest::WrongCore { client, shift, end }),
     ]
 }
 
@@ -789,7 +973,13 @@ proptest! {
 
 fn two_core(policy: FpPolicy) -> System {
     // vCPU and NEON client 0 on core 1, the VMM on core 0.
-    System::new(Config { policy, num_cores: 2, vcpu_core: 1, vmm_core: 0, client_cores: vec![1] })
+    System::new(Config {
+        policy,
+        num_cores: 2,
+        vcpu_core: 1,
+        vmm_core: 0,
+        client_cores: vec![1],
+    })
 }
 
 /// Invariant 4 exactly: once a NEON section on the vCPU's core has saved the guest back, guest
@@ -797,7 +987,10 @@ fn two_core(policy: FpPolicy) -> System {
 #[test]
 fn lazy_saveback_then_idle_guest_loads_nothing() {
     let mut s = two_core(FpPolicy::Lazy);
-    s.apply(Step::GuestRuns { uses_fp: true, writes: true });
+    s.apply(Step::GuestRuns {
+        uses_fp: true,
+        writes: true,
+    });
     assert_eq!((s.vcpu.stats.fp_traps, s.kernel.loads[VCPU]), (1, 1));
     assert_eq!(s.table.owner(1), Ok(Some(VCPU_ID)));
     s.apply(Step::Exit(ExitKind::Mmio));
@@ -809,15 +1002,28 @@ fn lazy_saveback_then_idle_guest_loads_nothing() {
     assert_eq!(s.statuses()[1], [1, 1, 0, 0]);
 
     for _ in 0..5 {
-        s.apply(Step::GuestRuns { uses_fp: false, writes: false });
+        s.apply(Step::GuestRuns {
+            uses_fp: false,
+            writes: false,
+        });
         s.apply(Step::Exit(ExitKind::Wfi));
         s.apply(Step::NeonSection { client: 0 });
     }
-    assert_eq!(s.kernel.loads[VCPU], 1, "idle guest phases loaded its state");
+    assert_eq!(
+        s.kernel.loads[VCPU], 1,
+        "idle guest phases loaded its state"
+    );
     assert_eq!(s.vcpu.stats.savebacks, 1, "nothing live to save back");
-    assert_eq!(s.statuses()[1], [6, 1, 0, 0], "later sections granted without save-back");
+    assert_eq!(
+        s.statuses()[1],
+        [6, 1, 0, 0],
+        "later sections granted without save-back"
+    );
 
-    s.apply(Step::GuestRuns { uses_fp: true, writes: true });
+    s.apply(Step::GuestRuns {
+        uses_fp: true,
+        writes: true,
+    });
     assert_eq!((s.vcpu.stats.fp_traps, s.kernel.loads[VCPU]), (2, 2));
 }
 
@@ -826,15 +1032,24 @@ fn lazy_saveback_then_idle_guest_loads_nothing() {
 #[test]
 fn eager_reloads_on_every_switch_back() {
     let mut s = two_core(FpPolicy::Eager);
-    s.apply(Step::GuestRuns { uses_fp: true, writes: true });
+    s.apply(Step::GuestRuns {
+        uses_fp: true,
+        writes: true,
+    });
     for _ in 0..5 {
         s.apply(Step::NeonSection { client: 0 });
-        s.apply(Step::GuestRuns { uses_fp: false, writes: false });
+        s.apply(Step::GuestRuns {
+            uses_fp: false,
+            writes: false,
+        });
     }
     assert_eq!(s.kernel.loads[VCPU], 6);
     assert_eq!((s.vcpu.stats.fp_traps, s.vcpu.stats.savebacks), (0, 0));
     assert_eq!(s.table.owner(1), Ok(None));
-    s.apply(Step::GuestRuns { uses_fp: true, writes: false });
+    s.apply(Step::GuestRuns {
+        uses_fp: true,
+        writes: false,
+    });
 }
 
 /// Invariant 5 exactly: each bad request gets its error and changes no core's status.
@@ -847,21 +1062,46 @@ fn bad_requests_change_nothing() {
         vmm_core: 0,
         client_cores: vec![1, 2],
     });
-    s.apply(Step::GuestRuns { uses_fp: true, writes: true });
+    s.apply(Step::GuestRuns {
+        uses_fp: true,
+        writes: true,
+    });
     s.apply(Step::NeonBeginOnly { client: 1 });
     let before = s.statuses();
     let (t, ch1, ch2) = (&s.table, FIRST_CHANNEL, FIRST_CHANNEL + 1);
     assert_eq!(s.svc.begin(t, 9, 1), Err(FpServiceError::UnknownClient(9)));
     assert_eq!(s.svc.end(t, 0, 1, 0), Err(FpServiceError::UnknownClient(0)));
-    assert_eq!(s.svc.begin(t, 200, 1), Err(FpServiceError::UnknownClient(200)));
+    assert_eq!(
+        s.svc.begin(t, 200, 1),
+        Err(FpServiceError::UnknownClient(200))
+    );
     assert_eq!(s.svc.begin(t, ch1, 3), Err(FpServiceError::BadCore(3)));
-    assert_eq!(s.svc.end(t, ch2, u64::MAX, 0), Err(FpServiceError::BadCore(u64::MAX)));
-    assert_eq!(s.svc.begin(t, ch1, 0), Err(FpServiceError::WrongCore { asked: 0, client_core: 1 }));
-    assert_eq!(s.svc.end(t, ch2, 1, 0), Err(FpServiceError::WrongCore { asked: 1, client_core: 2 }));
+    assert_eq!(
+        s.svc.end(t, ch2, u64::MAX, 0),
+        Err(FpServiceError::BadCore(u64::MAX))
+    );
+    assert_eq!(
+        s.svc.begin(t, ch1, 0),
+        Err(FpServiceError::WrongCore {
+            asked: 0,
+            client_core: 1
+        })
+    );
+    assert_eq!(
+        s.svc.end(t, ch2, 1, 0),
+        Err(FpServiceError::WrongCore {
+            asked: 1,
+            client_core: 2
+        })
+    );
     assert_eq!(s.svc.end(t, ch1, 1, 0), Err(FpServiceError::NotOpen));
     assert_eq!(s.svc.begin(t, ch2, 2), Err(FpServiceError::AlreadyOpen));
     assert_eq!(s.statuses(), before);
-    assert_eq!(s.table.owner(1), Ok(Some(VCPU_ID)), "no save-back was triggered");
+    assert_eq!(
+        s.table.owner(1),
+        Ok(Some(VCPU_ID)),
+        "no save-back was triggered"
+    );
     s.check("after bad requests");
 }
 
@@ -869,17 +1109,35 @@ fn bad_requests_change_nothing() {
 #[test]
 fn move_while_guest_owns_fp() {
     let mut s = two_core(FpPolicy::Lazy);
-    s.apply(Step::GuestRuns { uses_fp: true, writes: true });
+    s.apply(Step::GuestRuns {
+        uses_fp: true,
+        writes: true,
+    });
     s.apply(Step::MoveVcpu { to_core: 0 });
     assert_eq!((s.table.owner(0), s.table.owner(1)), (Ok(None), Ok(None)));
     s.apply(Step::NeonSection { client: 0 });
-    assert_eq!(s.vcpu.stats.savebacks, 0, "nothing of the vCPU is on core 1 any more");
-    s.apply(Step::GuestRuns { uses_fp: true, writes: true });
+    assert_eq!(
+        s.vcpu.stats.savebacks, 0,
+        "nothing of the vCPU is on core 1 any more"
+    );
+    s.apply(Step::GuestRuns {
+        uses_fp: true,
+        writes: true,
+    });
     assert_eq!(s.table.owner(0), Ok(Some(VCPU_ID)));
     // A save-back request for the core it left is refused and changes nothing.
     let (owner, stats) = (s.vcpu.owner(), s.vcpu.stats);
-    assert_eq!(s.vcpu.save_back(1, &s.table), Err(FpError::WrongCore { asked: 1, vcpu_core: 0 }));
-    assert_eq!((s.vcpu.owner(), s.vcpu.stats, s.table.owner(0)), (owner, stats, Ok(Some(VCPU_ID))));
+    assert_eq!(
+        s.vcpu.save_back(1, &s.table),
+        Err(FpError::WrongCore {
+            asked: 1,
+            vcpu_core: 0
+        })
+    );
+    assert_eq!(
+        (s.vcpu.owner(), s.vcpu.stats, s.table.owner(0)),
+        (owner, stats, Ok(Some(VCPU_ID)))
+    );
     s.check("after a save-back for the wrong core");
 }
 
@@ -889,9 +1147,18 @@ fn move_while_guest_owns_fp() {
 #[test]
 fn stale_saveback_is_granted_without_counting() {
     let mut s = two_core(FpPolicy::Lazy);
-    s.apply(Step::GuestRuns { uses_fp: true, writes: true });
+    s.apply(Step::GuestRuns {
+        uses_fp: true,
+        writes: true,
+    });
     let (ch, core) = (FIRST_CHANNEL, 1);
-    assert_eq!(s.svc.begin(&s.table, ch, core), Ok(BeginStep::NeedSaveback { vcpu: VCPU_ID, core }));
+    assert_eq!(
+        s.svc.begin(&s.table, ch, core),
+        Ok(BeginStep::NeedSaveback {
+            vcpu: VCPU_ID,
+            core
+        })
+    );
     s.apply(Step::StopStart);
     assert_eq!(s.vcpu.save_back(core, &s.table), Ok(FpAction::None));
     s.exp.stale_savebacks += 1;
@@ -902,5 +1169,8 @@ fn stale_saveback_is_granted_without_counting() {
     s.neon_use(0);
     s.neon_end(0);
     s.check("after a stale save-back");
-    assert_eq!((s.vcpu.stats.savebacks, s.vcpu.stats.stale_savebacks), (0, 1));
+    assert_eq!(
+        (s.vcpu.stats.savebacks, s.vcpu.stats.stale_savebacks),
+        (0, 1)
+    );
 }

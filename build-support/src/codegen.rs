@@ -88,6 +88,18 @@ pub fn sdf_rs(system: &System, num_cores: usize) -> Result<String, SdfError> {
         }
         submodule(&mut out, "channel", &channels);
 
+        line(
+            &mut out,
+            1,
+            "/// Channel ids of this PD's interrupts, named after the interrupt number.",
+        );
+        let irqs: Vec<String> = pd
+            .irqs
+            .iter()
+            .map(|i| format!("pub const IRQ{}: u8 = {};", i.irq, i.id))
+            .collect();
+        submodule(&mut out, "irq", &irqs);
+
         line(&mut out, 1, "/// Memory regions mapped into this PD.");
         maps(&mut out, system, &pd.maps)?;
         line(&mut out, 0, "}");
@@ -293,8 +305,9 @@ mod tests {
             "    pub const FPU: bool = false;\n",
             "        pub const FP_SERVICE: u8 = 0;\n",
             "        pub const NEON_WORKER: u8 = 1;\n",
-            "        pub const GUEST_RAM: crate::sdf::Map = crate::sdf::Map { vaddr: 0x2000_0000, size: 0x400_0000 };\n",
-            "        pub const GUEST_IMAGE: crate::sdf::Map = crate::sdf::Map { vaddr: 0x3000_0000, size: 0 };\n",
+            "        pub const GUEST_RAM: crate::sdf::Map = crate::sdf::Map { vaddr: 0x2000_0000, size: 0x1000_0000 };\n",
+            "        pub const GUEST_IMAGE: crate::sdf::Map = crate::sdf::Map { vaddr: 0x4000_0000, size: 0 };\n",
+            "        pub const IRQ33: u8 = 2;\n",
             "        pub const UART: crate::sdf::Map = crate::sdf::Map { vaddr: 0x1000_0000, size: 0x1000 };\n",
             "        pub const FP_TABLE: crate::sdf::Map = crate::sdf::Map { vaddr: 0x1100_0000, size: 0x1000 };\n",
         ] {
@@ -327,8 +340,8 @@ mod tests {
             "    pub const NAME: &str = \"guest\";\n",
             "    pub const PRIORITY: u8 = 50;\n",
             "    pub const VCPUS: &[crate::sdf::Vcpu] = &[crate::sdf::Vcpu { id: 0, cpu: 0 }];\n",
-            "        pub const GUEST_RAM: crate::sdf::Map = crate::sdf::Map { vaddr: 0x4000_0000, size: 0x400_0000 };\n",
-            "        pub const GIC_VCPU: crate::sdf::Map = crate::sdf::Map { vaddr: 0x801_0000, size: 0x1000 };\n",
+            "        pub const GUEST_RAM: crate::sdf::Map = crate::sdf::Map { vaddr: 0x4000_0000, size: 0x1000_0000 };\n",
+            "        pub const GIC_VCPU: crate::sdf::Map = crate::sdf::Map { vaddr: 0x801_0000, size: 0x2000 };\n",
         ] {
             assert!(vm.contains(expected), "{expected:?} not in:\n{vm}");
         }

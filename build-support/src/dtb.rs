@@ -275,10 +275,7 @@ pub fn guest_dtb(system: &System, params: &DtbParams) -> Result<Vec<u8>, DtbErro
     // No interrupt-map children; dtc wants the cell count stated all the same.
     fdt.property_u32("#address-cells", 0)?;
     fdt.property_null("interrupt-controller")?;
-    fdt.property_array_u64(
-        "reg",
-        &[GICD_BASE, GICD_SIZE, layout.gicc_base, GICC_SIZE],
-    )?;
+    fdt.property_array_u64("reg", &[GICD_BASE, GICD_SIZE, layout.gicc_base, GICC_SIZE])?;
     fdt.property_phandle(PHANDLE_GIC)?;
     fdt.end_node(intc)?;
 
@@ -298,12 +295,309 @@ pub fn guest_dtb(system: &System, params: &DtbParams) -> Result<Vec<u8>, DtbErro
     fdt.property_array_u64("reg", &[UART_BASE, UART_SIZE])?;
     fdt.property_array_u32("interrupts", &[GIC_SPI, UART_SPI, IRQ_LEVEL_HIGH])?;
     fdt.property_array_u32("clocks", &[PHANDLE_CLOCK, PHANDLE_CLOCK])?;
-    fdt.property_string_list(
-        "clock-names",
-        vec!["uartclk".into(), "apb_pclk".into()],
-    )?;
+    fdt.property_string_list("clock-names", vec!["uartclk".into(), "apb_pclk".into()])?;
     fdt.end_node(pl011)?;
 
     fdt.end_node(root)?;
     Ok(fdt.finish()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    use fdt::{node::FdtNode, Fdt};
+
+    use super::*;
+    use crate::sdf::fixtures::{edit, ok, real, LAZYFP};
+
+    const BOOTARGS: &str = "console=ttyAMA0 earlycon=pl011,0x09000000 iomem=relaxed";
+
+    fn params(initrd: Option<(u64, u64)>) -> DtbParams {
+        DtbParams {
+            bootargs: BOOTARGS.to_owned(),
+            initrd,
+        }
+    }
+
+    fn dtb(xml: &str, initrd: Option<(u64, u64)>) -> Vec<u8> {
+        match guest_dtb(&ok(xml), &params(initrd)) {
+            Ok(dtb) => dtb,
+            Err(e) => panic!("no DTB: {e}"),
+        }
+    }
+
+    fn err(xml: &str) -> String {
+        match guest_dtb(&ok(xml), &params(None)) {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn node<'b, 'a>(fdt: &'b Fdt<'a>, path: &str) -> FdtNode<'b, 'a> {
+        fdt.find_node(path)
+            .unwrap_or_else(|| panic!("no node {path}"))
+    }
+
+    fn prop<'a>(node: FdtNode<'_, 'a>, name: &str) -> &'a [u8] {
+        match node.property(name) {
+            Some(p) => p.value,
+            None => panic!("{} has no {name}", node.name),
+        }
+    }
+
+    fn cells(node: FdtNode<'_, '_>, name: &str) -> Vec<u32> {
+        prop(node, name)
+            .chunks_exact(4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+
+    fn u64s(node: FdtNode<'_, '_>, name: &str) -> Vec<u64> {
+        prop(node, name)
+            .chunks_exact(8)
+            .map(|c| u64::from_be_bytes(c.try_into().expect("8 bytes")))
+            .collect()
+    }
+
+    fn strings<'a>(node: FdtNode<'_, 'a>, name: &str) -> Vec<&'a str> {
+        let value = prop(node, name);
+        let value = value.strip_suffix(&[0]).expect("NUL-terminated");
+        std::str::from_utf8(value)
+            .expect("UTF-8")
+            .split('\0')
+            .collect()
+    }
+
+    #[test]
+    fn describes_what_the_vmm_provides() {
+        let blob = dtb(LAZYFP, Some((0x4200_0000, 0x4230_0000)));
+        let fdt = Fdt::new(&blob).expect("a valid FDT");
+        let root = node(&fdt, "/");
+        assert_eq!(cells(root, "#address-cells"), [2]);
+        assert_eq!(cells(root, "#size-cells"), [2]);
+
+        let memory = node(&fdt, "/memory@40000000");
+        assert_eq!(strings(memory, "device_type"), ["memory"]);
+        assert_eq!(u64s(memory, "reg"), [0x4000_0000, 0x400_0000]);
+
+        let cpu = node(&fdt, "/cpus/cpu@0");
+        assert_eq!(strings(cpu, "compatible"), ["arm,cortex-a53"]);
+        assert_eq!(strings(cpu, "enable-method"), ["psci"]);
+        assert_eq!(cells(cpu, "reg"), [0]);
+        assert_eq!(fdt.cpus().count(), 1);
+
+        let psci = node(&fdt, "/psci");
+        assert_eq!(
+            strings(psci, "compatible"),
+            ["arm,psci-1.0", "arm,psci-0.2"]
+        );
+        assert_eq!(strings(psci, "method"), ["smc"]);
+
+        let timer = node(&fdt, "/timer");
+        assert_eq!(strings(timer, "compatible"), ["arm,armv8-timer"]);
+        assert_eq!(
+            cells(timer, "interrupts"),
+            [1, 13, 0x104, 1, 14, 0x104, 1, 11, 0x104, 1, 10, 0x104]
+        );
+        assert!(timer.property("always-on").is_some());
+
+        let gic = node(&fdt, "/intc@8000000");
+        assert_eq!(strings(gic, "compatible"), ["arm,cortex-a15-gic"]);
+        assert_eq!(cells(gic, "#interrupt-cells"), [3]);
+        assert!(gic.property("interrupt-controller").is_some());
+        assert_eq!(u64s(gic, "reg"), [0x0800_0000, 0x1000, 0x0801_0000, 0x2000]);
+        assert_eq!(cells(root, "interrupt-parent"), cells(gic, "phandle"));
+
+        let uart = node(&fdt, "/pl011@9000000");
+        assert_eq!(strings(uart, "compatible"), ["arm,pl011", "arm,primecell"]);
+        assert_eq!(u64s(uart, "reg"), [0x0900_0000, 0x1000]);
+        assert_eq!(cells(uart, "interrupts"), [0, 1, 4]);
+        assert_eq!(strings(uart, "clock-names"), ["uartclk", "apb_pclk"]);
+        let clock = node(&fdt, "/apb-pclk");
+        assert_eq!(strings(clock, "compatible"), ["fixed-clock"]);
+        assert_eq!(cells(clock, "clock-frequency"), [24_000_000]);
+        let phandle = cells(clock, "phandle")[0];
+        assert_eq!(cells(uart, "clocks"), [phandle, phandle]);
+
+        let chosen = node(&fdt, "/chosen");
+        assert_eq!(strings(chosen, "bootargs"), [BOOTARGS]);
+        assert_eq!(strings(chosen, "stdout-path"), ["/pl011@9000000"]);
+        assert_eq!(u64s(chosen, "linux,initrd-start"), [0x4200_0000]);
+        assert_eq!(u64s(chosen, "linux,initrd-end"), [0x4230_0000]);
+        assert_eq!(fdt.chosen().bootargs(), Some(BOOTARGS));
+    }
+
+    #[test]
+    fn follows_the_system_description() {
+        // Another RAM size, the GICV frame mapped elsewhere, two vCPUs.
+        let xml = edit(
+            LAZYFP,
+            r#"<memory_region name="guest_ram" size="0x4000000""#,
+            r#"<memory_region name="guest_ram" size="0x10000000""#,
+        );
+        let xml = edit(
+            &xml,
+            r#"<map mr="gic_vcpu" vaddr="0x8010000""#,
+            r#"<map mr="gic_vcpu" vaddr="0x8020000""#,
+        );
+        let xml = edit(
+            &xml,
+            r#"<vcpu id="0" />"#,
+            r#"<vcpu id="0" /><vcpu id="1" />"#,
+        );
+        let blob = dtb(&xml, None);
+        let fdt = Fdt::new(&blob).expect("a valid FDT");
+        assert_eq!(
+            u64s(node(&fdt, "/memory@40000000"), "reg"),
+            [0x4000_0000, 0x1000_0000]
+        );
+        assert_eq!(u64s(node(&fdt, "/intc@8000000"), "reg")[2], 0x0802_0000);
+        assert_eq!(cells(node(&fdt, "/cpus/cpu@1"), "reg"), [1]);
+        // PPIs go to both CPUs.
+        assert_eq!(cells(node(&fdt, "/timer"), "interrupts")[2], 0x304);
+        // No initrd, no initrd properties.
+        let chosen = node(&fdt, "/chosen");
+        assert!(chosen.property("linux,initrd-start").is_none());
+        assert!(chosen.property("linux,initrd-end").is_none());
+    }
+
+    #[test]
+    fn the_real_system_has_a_dtb() {
+        let system = ok(&real());
+        let blob = guest_dtb(&system, &params(None)).expect("a DTB for system.xml");
+        let fdt = Fdt::new(&blob).expect("a valid FDT");
+        let ram = system.mr("guest_ram").and_then(|mr| mr.size);
+        let reg = u64s(node(&fdt, "/memory@40000000"), "reg");
+        assert_eq!(Some(reg[1]), ram);
+    }
+
+    #[test]
+    fn dtc_reads_it_without_warnings() {
+        let blob = dtb(LAZYFP, Some((0x4200_0000, 0x4230_0000)));
+        let child = Command::new("dtc")
+            .args(["-I", "dtb", "-O", "dts", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let Ok(mut child) = child else {
+            println!("note: dtc not found (Debian package device-tree-compiler): not checking the DTB with dtc");
+            return;
+        };
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&blob)
+            .expect("write to dtc");
+        let out = child.wait_with_output().expect("dtc runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let dts = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "dtc failed: {stderr}");
+        assert!(stderr.trim().is_empty(), "dtc warns: {stderr}");
+        for line in [
+            "memory@40000000 {",
+            "reg = <0x00 0x40000000 0x00 0x4000000>;",
+            "compatible = \"arm,cortex-a15-gic\";",
+            "reg = <0x00 0x8000000 0x00 0x1000 0x00 0x8010000 0x00 0x2000>;",
+            "linux,initrd-start = <0x00 0x42000000>;",
+            "stdout-path = \"/pl011@9000000\";",
+        ] {
+            assert!(dts.contains(line), "no {line:?} in:\n{dts}");
+        }
+    }
+
+    #[test]
+    fn missing_maps_are_named() {
+        let no_gicc = edit(
+            LAZYFP,
+            r#"<map mr="gic_vcpu" vaddr="0x8010000" perms="rw" cached="false" />"#,
+            "",
+        );
+        let e = err(&no_gicc);
+        assert!(
+            e.contains("virtual_machine name=\"guest\"") && e.contains("mr=\"gic_vcpu\""),
+            "{e}"
+        );
+        assert!(!e.contains("guest_ram"), "{e}");
+        let neither = edit(
+            &no_gicc,
+            r#"<map mr="guest_ram" vaddr="0x40000000" perms="rwx" />"#,
+            "",
+        );
+        let e = err(&neither);
+        assert!(e.contains("mr=\"guest_ram\" and mr=\"gic_vcpu\""), "{e}");
+    }
+
+    #[test]
+    fn other_bad_systems_and_parameters() {
+        let no_vm = ok(r#"<system>
+            <protection_domain name="vmm" priority="200"><program_image path="vmm.elf" /></protection_domain>
+            </system>"#);
+        let e = guest_dtb(&no_vm, &params(None)).expect_err("no VM");
+        assert!(e
+            .to_string()
+            .contains("<virtual_machine> inside protection_domain \"vmm\""));
+
+        let prefilled = edit(
+            LAZYFP,
+            r#"<memory_region name="guest_ram" size="0x4000000" page_size="0x200000" />"#,
+            r#"<memory_region name="guest_ram" prefill_path="ram.bin" page_size="0x200000" />"#,
+        );
+        assert!(err(&prefilled)
+            .contains("<memory_region name=\"guest_ram\">: the Linux guest's DTB needs its size"));
+
+        let system = ok(LAZYFP);
+        for initrd in [
+            (0x3fff_f000, 0x4000_1000),
+            (0x4000_0000, 0x4000_0000),
+            (0x43ff_f000, 0x4400_1000),
+        ] {
+            let e = guest_dtb(&system, &params(Some(initrd))).expect_err("initrd outside RAM");
+            assert!(
+                e.to_string()
+                    .contains("not a non-empty range inside guest RAM 0x40000000..0x44000000"),
+                "{e}"
+            );
+        }
+        let bad_args = DtbParams {
+            bootargs: "console=ttyAMA0\0".to_owned(),
+            initrd: None,
+        };
+        assert!(matches!(
+            guest_dtb(&system, &bad_args),
+            Err(DtbError::Fdt(vm_fdt::Error::InvalidString))
+        ));
+    }
+
+    /// The emulated devices' addresses here and in src/abi.rs (which the VMM and the test guest
+    /// use) agree, and so does the real system's map of the GIC CPU interface.
+    #[test]
+    fn agrees_with_the_guest_abi() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../src/abi.rs");
+        let abi = std::fs::read_to_string(path).expect("src/abi.rs");
+        let constant = |name: &str| -> u64 {
+            let prefix = format!("pub const {name}: ");
+            let line = abi
+                .lines()
+                .find(|line| line.trim_start().starts_with(&prefix))
+                .unwrap_or_else(|| panic!("no {name} in src/abi.rs"));
+            let value = line
+                .split('=')
+                .nth(1)
+                .expect("a value")
+                .trim()
+                .trim_end_matches(';');
+            crate::parse_number(value).unwrap_or_else(|| panic!("{name} = {value}?"))
+        };
+        assert_eq!(constant("GUEST_GICD_BASE"), GICD_BASE);
+        assert_eq!(constant("GUEST_UART_BASE"), UART_BASE);
+        assert_eq!(constant("VTIMER_IRQ"), u64::from(16 + TIMER_PPIS[2]));
+        let system = ok(&real());
+        let layout = layout(&system).expect("the real system's layout");
+        assert_eq!(constant("GUEST_GICC_BASE"), layout.gicc_base);
+        assert_eq!(constant("GUEST_RAM_BASE"), layout.ram_base);
+    }
 }

@@ -67,7 +67,9 @@ impl Floor {
             f.set_gpr(reg as u8, value);
         }
         f.set_pc(f.pc() + 4);
-        let _ = self.tcb.write_frame(&f, if set.is_some() { count } else { 1 });
+        let _ = self
+            .tcb
+            .write_frame(&f, if set.is_some() { count } else { 1 });
         Some(f)
     }
 }
@@ -79,7 +81,11 @@ impl microkit_rt::Handler for Floor {
         Ok(MessageInfo::new(microkit_rt::PPC_ERROR_LABEL, 0))
     }
 
-    fn fault(&mut self, _child: Child, info: MessageInfo) -> Result<Option<MessageInfo>, Self::Error> {
+    fn fault(
+        &mut self,
+        _child: Child,
+        info: MessageInfo,
+    ) -> Result<Option<MessageInfo>, Self::Error> {
         match info.label() {
             // UnknownSyscall: x0–x7 back as they came (a NOP), FaultIP + 4.
             2 => {
@@ -92,7 +98,16 @@ impl microkit_rt::Handler for Floor {
                 if ec == 0x17 {
                     if let Ok(mut f) = self.tcb.read_frame(4) {
                         if f.gpr(0) == abi::psci::SYSTEM_OFF {
-                            let _ = microkit_rt::arm_smc_call(&[abi::psci::SYSTEM_OFF, 0, 0, 0, 0, 0, 0, 0]);
+                            let _ = microkit_rt::arm_smc_call(&[
+                                abi::psci::SYSTEM_OFF,
+                                0,
+                                0,
+                                0,
+                                0,
+                                0,
+                                0,
+                                0,
+                            ]);
                             return Ok(None);
                         }
                         f.set_pc(f.pc() + 4);

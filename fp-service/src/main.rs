@@ -23,12 +23,19 @@ fn init() -> Service {
         println!("fp_service: {e}");
     }
     let clients = [(sdf_self::channel::NEON_WORKER, neon_worker::CPU)];
-    Service { svc: FpService::new(NUM_CORES as u64, &clients), table }
+    Service {
+        svc: FpService::new(NUM_CORES as u64, &clients),
+        table,
+    }
 }
 
 /// Asks the VMM to save `vcpu`'s state back; Ok(saved) or the VMM's error code.
 fn request_saveback(vcpu: u8, core: u64) -> Result<bool, u64> {
-    let (label, mrs, len) = SavebackOp::Saveback { vcpu: vcpu as u64, core }.encode();
+    let (label, mrs, len) = SavebackOp::Saveback {
+        vcpu: vcpu as u64,
+        core,
+    }
+    .encode();
     for (i, v) in mrs.iter().enumerate() {
         set_mr(i, *v);
     }
@@ -71,9 +78,13 @@ impl microkit_rt::Handler for Service {
     type Error = core::convert::Infallible;
 
     fn protected(&mut self, ch: Channel, info: MessageInfo) -> Result<MessageInfo, Self::Error> {
-        let result = FpServiceOp::decode(info.label(), info.length(), get_mr).and_then(|op| self.serve(ch.index(), op));
+        let result = FpServiceOp::decode(info.label(), info.length(), get_mr)
+            .and_then(|op| self.serve(ch.index(), op));
         Ok(result.unwrap_or_else(|e| {
-            if matches!(e, FpServiceError::UnknownOp(_) | FpServiceError::ShortMessage { .. }) {
+            if matches!(
+                e,
+                FpServiceError::UnknownOp(_) | FpServiceError::ShortMessage { .. }
+            ) {
                 self.svc.stats.errors += 1;
             }
             set_mr(0, e.detail());
@@ -81,7 +92,11 @@ impl microkit_rt::Handler for Service {
         }))
     }
 
-    fn fault(&mut self, child: Child, _info: MessageInfo) -> Result<Option<MessageInfo>, Self::Error> {
+    fn fault(
+        &mut self,
+        child: Child,
+        _info: MessageInfo,
+    ) -> Result<Option<MessageInfo>, Self::Error> {
         println!("fp_service: unexpected fault from child {}", child.index());
         Ok(None)
     }

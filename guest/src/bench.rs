@@ -24,7 +24,10 @@ fn selector(kind: BenchKind) -> (u64, usize) {
 
 pub fn run() {
     let hz = counter_hz();
-    println!("bench-info: counter {} Hz, {} batches of {} round trips per case", hz, BATCHES, PER_BATCH);
+    println!(
+        "bench-info: counter {} Hz, {} batches of {} round trips per case",
+        hz, BATCHES, PER_BATCH
+    );
     for kind in BenchKind::ALL {
         let (sel, mmio) = selector(kind);
         for (fp, neon) in [(false, false), (true, false), (false, true), (true, true)] {

@@ -15,7 +15,13 @@ pub enum BenchKind {
 }
 
 impl BenchKind {
-    pub const ALL: [Self; 5] = [Self::Hvc, Self::Smc, Self::MmioRead, Self::MmioWrite, Self::Wfi];
+    pub const ALL: [Self; 5] = [
+        Self::Hvc,
+        Self::Smc,
+        Self::MmioRead,
+        Self::MmioWrite,
+        Self::Wfi,
+    ];
 
     pub const fn name(self) -> &'static str {
         match self {
@@ -36,8 +42,16 @@ pub fn summarise(samples: &mut [u64]) -> Option<Summary> {
     samples.sort_unstable();
     let at = |q: usize| samples[(samples.len() - 1) * q / 100];
     let n = samples.len();
-    let median = if n % 2 == 1 { samples[n / 2] } else { (samples[n / 2 - 1] + samples[n / 2]) / 2 };
-    Some(Summary { median, p10: at(10), p90: at(90) })
+    let median = if n % 2 == 1 {
+        samples[n / 2]
+    } else {
+        (samples[n / 2 - 1] + samples[n / 2]) / 2
+    };
+    Some(Summary {
+        median,
+        p10: at(10),
+        p90: at(90),
+    })
 }
 
 /// A summary of per-exit times in ns.
@@ -63,12 +77,26 @@ mod tests {
     #[test]
     fn summary_of_samples() {
         let mut s = [5, 1, 4, 2, 3];
-        assert_eq!(summarise(&mut s), Some(Summary { median: 3, p10: 1, p90: 4 }));
+        assert_eq!(
+            summarise(&mut s),
+            Some(Summary {
+                median: 3,
+                p10: 1,
+                p90: 4
+            })
+        );
         let mut even = [4, 1, 3, 2];
         assert_eq!(summarise(&mut even).unwrap().median, 2);
         assert_eq!(summarise(&mut []), None);
         let mut many: Vec<u64> = (0..=100).rev().collect();
-        assert_eq!(summarise(&mut many), Some(Summary { median: 50, p10: 10, p90: 90 }));
+        assert_eq!(
+            summarise(&mut many),
+            Some(Summary {
+                median: 50,
+                p10: 10,
+                p90: 90
+            })
+        );
     }
 
     #[test]

@@ -67,7 +67,9 @@ impl ChannelSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Channel> {
-        (0..MAX_CHANNELS).filter(move |i| self.0 & (1 << i) != 0).map(Channel)
+        (0..MAX_CHANNELS)
+            .filter(move |i| self.0 & (1 << i) != 0)
+            .map(Channel)
     }
 }
 
@@ -77,7 +79,10 @@ pub struct Child(u8);
 
 impl Child {
     pub const fn new(id: u8) -> Self {
-        assert!(id < MAX_CHANNELS, "Microkit child and vCPU ids are below 62");
+        assert!(
+            id < MAX_CHANNELS,
+            "Microkit child and vCPU ids are below 62"
+        );
         Self(id)
     }
 

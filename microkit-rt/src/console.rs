@@ -10,7 +10,12 @@ static UART: AtomicUsize = AtomicUsize::new(0);
 
 const UARTDR: usize = 0x000;
 const UARTFR: usize = 0x018;
+const UARTIMSC: usize = 0x038;
+const UARTICR: usize = 0x044;
 const UARTFR_TXFF: u32 = 1 << 5;
+const UARTFR_RXFE: u32 = 1 << 4;
+/// Receive and receive-timeout interrupts.
+const UART_RX_INTS: u32 = (1 << 4) | (1 << 6);
 
 /// Sends console output to the PL011 mapped at `vaddr`.
 ///
@@ -31,6 +36,36 @@ fn put_byte(c: u8) {
         }
     } else if PRINTING {
         debug_put_char(c);
+    }
+}
+
+/// A received byte from the console UART, if one is waiting (None without a UART).
+pub fn read_byte() -> Option<u8> {
+    let base = UART.load(Ordering::Relaxed);
+    if base == 0 {
+        return None;
+    }
+    // SAFETY: `set_console_uart`'s contract: `base` maps a PL011 for the PD's lifetime.
+    unsafe {
+        if core::ptr::read_volatile((base + UARTFR) as *const u32) & UARTFR_RXFE != 0 {
+            return None;
+        }
+        Some(core::ptr::read_volatile((base + UARTDR) as *const u32) as u8)
+    }
+}
+
+/// Makes the console UART interrupt on received input (the PD must hold its IRQ).
+pub fn enable_rx_interrupt() {
+    let base = UART.load(Ordering::Relaxed);
+    if base == 0 {
+        return;
+    }
+    // SAFETY: as for `read_byte`; read-modify-write of the interrupt mask, then clear any stale
+    // receive interrupts.
+    unsafe {
+        let imsc = (base + UARTIMSC) as *mut u32;
+        core::ptr::write_volatile(imsc, core::ptr::read_volatile(imsc) | UART_RX_INTS);
+        core::ptr::write_volatile((base + UARTICR) as *mut u32, UART_RX_INTS);
     }
 }
 

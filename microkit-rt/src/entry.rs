@@ -1,6 +1,5 @@
 //! ELF entry, the symbols the Microkit tool patches, and the panic handler.
 
-
 use crate::handler::Handler;
 
 // The tool sets SP to the top of the PD's stack and jumps to the ELF entry, `_start`.

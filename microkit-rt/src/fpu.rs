@@ -64,7 +64,9 @@ pub fn checksum_scalar(data: &[[u32; 4]]) -> u64 {
 }
 
 fn fold(s: [u32; 4], m: [u32; 4]) -> u64 {
-    s.iter().chain(m.iter()).fold(0u64, |acc, &x| acc.rotate_left(13) ^ x as u64)
+    s.iter()
+        .chain(m.iter())
+        .fold(0u64, |acc, &x| acc.rotate_left(13) ^ x as u64)
 }
 
 #[cfg(test)]
@@ -87,7 +89,11 @@ mod tests {
         assert_eq!(checksum_neon(&data), checksum_scalar(&data));
         let mut other = data.clone();
         other[500][2] ^= 1;
-        assert_ne!(checksum_neon(&other), checksum_scalar(&data), "one bit changes the sum");
+        assert_ne!(
+            checksum_neon(&other),
+            checksum_scalar(&data),
+            "one bit changes the sum"
+        );
         assert_eq!(checksum_neon(&[]), checksum_scalar(&[]));
     }
 }

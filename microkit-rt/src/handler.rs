@@ -24,11 +24,19 @@ pub trait Handler {
     }
 
     /// A protected procedure call on `channel`; the returned info is the reply.
-    fn protected(&mut self, channel: Channel, msg_info: MessageInfo) -> Result<MessageInfo, Self::Error>;
+    fn protected(
+        &mut self,
+        channel: Channel,
+        msg_info: MessageInfo,
+    ) -> Result<MessageInfo, Self::Error>;
 
     /// A fault of `child` (a child PD or vCPU); `Some(info)` replies (label 0 resumes it),
     /// `None` leaves it blocked: the handler must then have suspended it.
-    fn fault(&mut self, child: Child, msg_info: MessageInfo) -> Result<Option<MessageInfo>, Self::Error>;
+    fn fault(
+        &mut self,
+        child: Child,
+        msg_info: MessageInfo,
+    ) -> Result<Option<MessageInfo>, Self::Error>;
 }
 
 pub(crate) fn event_loop<H: Handler>(mut h: H, passive: bool, irqs: u64) -> ! {
@@ -41,7 +49,12 @@ pub(crate) fn event_loop<H: Handler>(mut h: H, passive: bool, irqs: u64) -> ! {
     let mut reply: Option<MessageInfo> = None;
     // A passive PD tells the monitor it is ready so its scheduling context can be taken away.
     let (mut badge, mut info) = if passive {
-        nb_send_recv(Cap(slot::MONITOR_EP), MessageInfo::new(0, 0), input, reply_cap)
+        nb_send_recv(
+            Cap(slot::MONITOR_EP),
+            MessageInfo::new(0, 0),
+            input,
+            reply_cap,
+        )
     } else {
         recv(input, reply_cap)
     };

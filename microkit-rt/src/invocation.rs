@@ -204,7 +204,10 @@ impl Tcb {
         set_mr(0, 0);
         set_mr(1, len as u64);
         invoke(self.0, k::TCB_READ_REGISTERS, 2)?;
-        let mut f = Frame { words: core::mem::MaybeUninit::uninit(), len };
+        let mut f = Frame {
+            words: core::mem::MaybeUninit::uninit(),
+            len,
+        };
         let base = f.base();
         for i in 0..len {
             // SAFETY: `i < len <= 36` stays inside the array; this initialises word i.
@@ -227,7 +230,12 @@ impl Tcb {
 
     /// Writes the first `count` words of `ctx`; `resume` restarts the thread.
     /// Corresponds to `seL4_TCB_WriteRegisters`.
-    pub fn write_registers(self, resume: bool, ctx: &UserContext, count: usize) -> Result<(), Error> {
+    pub fn write_registers(
+        self,
+        resume: bool,
+        ctx: &UserContext,
+        count: usize,
+    ) -> Result<(), Error> {
         let count = count.min(USER_CONTEXT_WORDS);
         set_mr(0, resume as u64);
         set_mr(1, count as u64);
@@ -276,7 +284,10 @@ impl Vcpu {
 
     /// Puts `virq` in list register `index`. Corresponds to `seL4_ARM_VCPU_InjectIRQ`.
     pub fn inject_irq(self, virq: u16, priority: u8, group: u8, index: u8) -> Result<(), Error> {
-        set_mr(0, virq as u64 | (priority as u64) << 16 | (group as u64) << 24 | (index as u64) << 32);
+        set_mr(
+            0,
+            virq as u64 | (priority as u64) << 16 | (group as u64) << 24 | (index as u64) << 32,
+        );
         invoke(self.0, k::ARM_VCPU_INJECT_IRQ, 1).map(drop)
     }
 
@@ -342,7 +353,10 @@ mod tests {
     #[test]
     fn context_order_matches_sel4() {
         // seL4_UserContext (aarch64): pc, sp, spsr, x0–x8, x16, x17, x18, x29, x30, x9–x15, x19–x28.
-        let order: [u8; 31] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 16, 17, 18, 29, 30, 9, 10, 11, 12, 13, 14, 15, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28];
+        let order: [u8; 31] = [
+            0, 1, 2, 3, 4, 5, 6, 7, 8, 16, 17, 18, 29, 30, 9, 10, 11, 12, 13, 14, 15, 19, 20, 21,
+            22, 23, 24, 25, 26, 27, 28,
+        ];
         for (i, reg) in order.iter().enumerate() {
             assert_eq!(UserContext::gpr_index(*reg), 3 + i, "x{reg}");
         }

@@ -76,6 +76,10 @@ mod tests {
         let m = MessageInfo::new(0x1234, 9);
         assert_eq!((m.label(), m.length()), (0x1234, 9));
         assert_eq!(m.0, 0x1234 << 12 | 9);
-        assert_eq!(MessageInfo::new(1, 200).length(), 200 & 0x7f, "length is 7 bits");
+        assert_eq!(
+            MessageInfo::new(1, 200).length(),
+            200 & 0x7f,
+            "length is 7 bits"
+        );
     }
 }

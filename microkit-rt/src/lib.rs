@@ -20,18 +20,20 @@ pub mod kernel {
     include!(concat!(env!("OUT_DIR"), "/labels.rs"));
 }
 
-pub use cap::{Cap, Channel, Child, ChannelSet};
-pub use console::{set_console_uart, write_bytes, write_str, Console};
+pub use cap::{Cap, Channel, ChannelSet, Child};
+pub use console::{
+    enable_rx_interrupt, read_byte, set_console_uart, write_bytes, write_str, Console,
+};
 pub use entry::{pd_name, run_main};
-pub use fpu::{checksum_scalar, touch_fp, VRegs};
 #[cfg(target_feature = "neon")]
 pub use fpu::checksum_neon;
+pub use fpu::{checksum_scalar, touch_fp, VRegs};
+pub use handler::{Handler, PPC_ERROR_LABEL};
 #[cfg(target_feature = "neon")]
 pub use invocation::vregs_ppcall_wait_ppcall;
-pub use handler::{Handler, PPC_ERROR_LABEL};
 pub use invocation::{
-    arm_smc_call, irq_ack, notify, ppcall, Frame, Error, IrqHandler, Tcb, UserContext, Vcpu, TCB_FLAG_FPU_DISABLED,
-    USER_CONTEXT_WORDS,
+    arm_smc_call, irq_ack, notify, ppcall, Error, Frame, IrqHandler, Tcb, UserContext, Vcpu,
+    TCB_FLAG_FPU_DISABLED, USER_CONTEXT_WORDS,
 };
 pub use ipc::{get_mr, set_mr, MessageInfo, MSG_MAX_LENGTH};
 

@@ -59,7 +59,12 @@ pub(crate) fn reply_recv(src: Cap, info: MessageInfo, reply: Cap) -> (u64, Messa
 
 /// `seL4_NBSendRecv`: sends `info` to `dest` without blocking, then receives on `src`.
 #[inline(always)]
-pub(crate) fn nb_send_recv(dest: Cap, info: MessageInfo, src: Cap, reply: Cap) -> (u64, MessageInfo) {
+pub(crate) fn nb_send_recv(
+    dest: Cap,
+    info: MessageInfo,
+    src: Cap,
+    reply: Cap,
+) -> (u64, MessageInfo) {
     let [i0, i1, i2, i3] = load_mrs();
     let (badge, out_info, m0, m1, m2, m3);
     // SAFETY: as for `recv`; x8 carries the send destination.

@@ -7,7 +7,9 @@
 
 use lazyfp::sdf::{neon_worker as sdf_self, NUM_CORES};
 use lazyfp::FpServiceOp;
-use microkit_rt::{checksum_neon, checksum_scalar, ppcall, println, set_mr, vregs_ppcall_wait_ppcall};
+use microkit_rt::{
+    checksum_neon, checksum_scalar, ppcall, println, set_mr, vregs_ppcall_wait_ppcall,
+};
 use microkit_rt::{Channel, Child, MessageInfo, VRegs};
 
 const FP_SERVICE: Channel = Channel::new(sdf_self::channel::FP_SERVICE);
@@ -35,7 +37,8 @@ fn init() -> Worker {
     let mut w = Worker::start();
     loop {
         let (end, begin) = w.requests();
-        let (end_label, _badge, begin_label, _saved) = vregs_ppcall_wait_ppcall(&w.last, &mut w.now, end, begin);
+        let (end_label, _badge, begin_label, _saved) =
+            vregs_ppcall_wait_ppcall(&w.last, &mut w.now, end, begin);
         w.refusals += (end_label != 0) as u64 + (begin_label != 0) as u64;
         w.section();
     }
@@ -43,13 +46,25 @@ fn init() -> Worker {
 
 impl Worker {
     /// neon_end (with the leak count) and the next neon_begin, as register-only messages.
-    fn requests(&self) -> ((Channel, MessageInfo, [u64; 2]), (Channel, MessageInfo, u64)) {
-        let (end_label, end_mrs, end_len) =
-            FpServiceOp::NeonEnd { core: CORE, leaks: self.leaks + self.checksum_errors }.encode();
+    fn requests(
+        &self,
+    ) -> (
+        (Channel, MessageInfo, [u64; 2]),
+        (Channel, MessageInfo, u64),
+    ) {
+        let (end_label, end_mrs, end_len) = FpServiceOp::NeonEnd {
+            core: CORE,
+            leaks: self.leaks + self.checksum_errors,
+        }
+        .encode();
         let (begin_label, begin_mrs, begin_len) = FpServiceOp::NeonBegin { core: CORE }.encode();
         (
             (FP_SERVICE, MessageInfo::new(end_label, end_len), end_mrs),
-            (FP_SERVICE, MessageInfo::new(begin_label, begin_len), begin_mrs[0]),
+            (
+                FP_SERVICE,
+                MessageInfo::new(begin_label, begin_len),
+                begin_mrs[0],
+            ),
         )
     }
 }
@@ -77,7 +92,9 @@ mod section {
                 refusals: 0,
                 last: pattern(0),
                 now: [0; 32],
-                data: core::array::from_fn(|i| core::array::from_fn(|l| (i * 4 + l) as u32 * 2_654_435_761)),
+                data: core::array::from_fn(|i| {
+                    core::array::from_fn(|l| (i * 4 + l) as u32 * 2_654_435_761)
+                }),
             };
             let (label, mrs, len) = FpServiceOp::NeonBegin { core: CORE }.encode();
             set_mr(0, mrs[0]);
@@ -92,14 +109,30 @@ mod section {
         /// pattern the next hand-over leaves.
         pub(super) fn section(&mut self) {
             // Isolation: the registers must still hold what this PD left in them.
-            let changed = self.now.iter().zip(self.last.iter()).filter(|(a, b)| a != b).count() as u64;
+            let changed = self
+                .now
+                .iter()
+                .zip(self.last.iter())
+                .filter(|(a, b)| a != b)
+                .count() as u64;
             if changed != 0 && self.leaks == 0 {
-                let first = self.now.iter().zip(self.last.iter()).position(|(a, b)| a != b).unwrap_or(0);
-                println!("neon_worker: v{first} changed under us: {:#x} (left {:#x})", self.now[first], self.last[first]);
+                let first = self
+                    .now
+                    .iter()
+                    .zip(self.last.iter())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(0);
+                println!(
+                    "neon_worker: v{first} changed under us: {:#x} (left {:#x})",
+                    self.now[first], self.last[first]
+                );
             }
             self.leaks += changed;
             if self.refusals != 0 {
-                println!("neon_worker: fp-service refused {} request(s)", self.refusals);
+                println!(
+                    "neon_worker: fp-service refused {} request(s)",
+                    self.refusals
+                );
                 self.refusals = 0;
             }
             self.round += 1;
@@ -120,7 +153,11 @@ impl microkit_rt::Handler for Worker {
         Ok(MessageInfo::new(microkit_rt::PPC_ERROR_LABEL, 0))
     }
 
-    fn fault(&mut self, _child: Child, _info: MessageInfo) -> Result<Option<MessageInfo>, Self::Error> {
+    fn fault(
+        &mut self,
+        _child: Child,
+        _info: MessageInfo,
+    ) -> Result<Option<MessageInfo>, Self::Error> {
         Ok(None)
     }
 }

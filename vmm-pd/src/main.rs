@@ -3,18 +3,20 @@
 #![no_std]
 #![no_main]
 
+#[macro_use]
+mod console;
 mod regs;
 mod vm;
 
-use lazyfp::SavebackOp;
 use lazyfp::sdf::{vm as sdf_vm, vmm as sdf_vmm, NUM_CORES};
 use lazyfp::FpTable;
-use microkit_rt::{memory, println, Channel, ChannelSet, Child, MessageInfo};
+use lazyfp::SavebackOp;
+use microkit_rt::{memory, Channel, ChannelSet, Child, MessageInfo};
 
-include!(concat!(env!("OUT_DIR"), "/guest_entry.rs"));
 microkit_rt::patched_u64!(guest_image_size);
 
 const FP_SERVICE: Channel = Channel::new(sdf_vmm::channel::FP_SERVICE);
+const UART_IRQ: Channel = Channel::new(sdf_vmm::irq::IRQ33);
 
 fn init() -> vm::Vm {
     // SAFETY: system.xml maps the board's PL011 at this address as device memory (build.rs
@@ -31,26 +33,40 @@ fn init() -> vm::Vm {
     };
     let vcpu = Child::new(sdf_vm::VCPUS[0].id);
     let core = sdf_vm::VCPUS[0].cpu as u64;
-    println!(
+    microkit_rt::enable_rx_interrupt();
+    say!(
         "lazyfp: vmm up ({} policy, {} core(s)), guest image {} bytes",
-        if lazyfp::sdf::FP_POLICY == lazyfp::FpPolicy::Lazy { "lazy" } else { "eager" },
+        if lazyfp::sdf::FP_POLICY == lazyfp::FpPolicy::Lazy {
+            "lazy"
+        } else {
+            "eager"
+        },
         NUM_CORES,
         image.len()
     );
-    vm::Vm::start(vcpu, core, ram, image, RAW_GUEST_ENTRY, table)
+    vm::Vm::start(vcpu, core, ram, image, table)
 }
 
 impl microkit_rt::Handler for vm::Vm {
     type Error = vm::VmmError;
 
-    fn notified(&mut self, _channels: ChannelSet) -> Result<(), Self::Error> {
+    fn notified(&mut self, channels: ChannelSet) -> Result<(), Self::Error> {
+        if channels.contains(UART_IRQ) {
+            self.console_input();
+            if let Err(e) = microkit_rt::irq_ack(UART_IRQ) {
+                say!("lazyfp: uart irq ack: {e}");
+            }
+        }
         Ok(())
     }
 
     /// fp-service's save-back requests (the `kernel_neon_begin` side of KVM's design).
     fn protected(&mut self, ch: Channel, info: MessageInfo) -> Result<MessageInfo, Self::Error> {
         if ch != FP_SERVICE {
-            return Ok(MessageInfo::new(lazyfp::SavebackError::UnknownOp(u64::MAX).code(), 0));
+            return Ok(MessageInfo::new(
+                lazyfp::SavebackError::UnknownOp(u64::MAX).code(),
+                0,
+            ));
         }
         let op = SavebackOp::decode(info.label(), info.length(), microkit_rt::get_mr);
         Ok(match op.and_then(|op| self.save_back(op)) {
@@ -62,7 +78,11 @@ impl microkit_rt::Handler for vm::Vm {
         })
     }
 
-    fn fault(&mut self, child: Child, info: MessageInfo) -> Result<Option<MessageInfo>, Self::Error> {
+    fn fault(
+        &mut self,
+        child: Child,
+        info: MessageInfo,
+    ) -> Result<Option<MessageInfo>, Self::Error> {
         self.handle_fault(child, info)
     }
 }

@@ -9,17 +9,30 @@
 use core::fmt;
 
 use lazyfp::abi::{self, hc, Verdict};
+use lazyfp::bundle::load_bundle;
 use lazyfp::psci::{handle_psci, is_psci, PsciOutcome};
 use lazyfp::sdf::{vmm as sdf_vmm, FP_POLICY, NUM_CORES};
 use lazyfp::{
-    decode_exit, load_image, Exit, ExitError, FpAction, FpError, FpPolicy, FpTable, GicDist, ListRegs, MmioDevice,
-    MmioError, Pl011, SavebackError, SavebackOp, SysregError, TimerRegs, UartOutput, VcpuFp,
+    decode_exit, Exit, ExitError, FpAction, FpError, FpPolicy, FpTable, GicDist, ListRegs,
+    MmioDevice, MmioError, Pl011, SavebackError, SavebackOp, SysregError, TimerRegs, UartOutput,
+    VcpuFp,
 };
-use microkit_rt::{notify, print, println, Channel, Child, MessageInfo, Tcb, UserContext, Vcpu, TCB_FLAG_FPU_DISABLED};
+use microkit_rt::{
+    notify, print, Channel, Child, Frame, MessageInfo, Tcb, UserContext, Vcpu,
+    TCB_FLAG_FPU_DISABLED,
+};
 
 use crate::regs;
 
 const NEON_WORKER: Channel = Channel::new(sdf_vmm::channel::NEON_WORKER);
+/// The emulated PL011's interrupt (SPI 1), as on QEMU virt and in the generated DTB.
+const UART_SPI: u16 = 33;
+/// seL4_VCPUReg numbers (aarch64).
+const VCPU_REG_ESR: u64 = 11;
+const VCPU_REG_FAR: u64 = 12;
+const VCPU_REG_VBAR: u64 = 14;
+const VCPU_REG_ELR: u64 = 18;
+const VCPU_REG_SPSR: u64 = 19;
 /// EL1h with D, A, I, F masked: how a guest kernel expects to be entered.
 const SPSR_EL1H_MASKED: u64 = 0x3c5;
 
@@ -31,7 +44,7 @@ pub enum VmmError {
     Fp(FpError),
     Mmio { addr: u64, pc: u64, err: MmioError },
     Sysreg { pc: u64, err: SysregError },
-    Image(lazyfp::ImageError),
+    Image(lazyfp::bundle::BundleError),
     UnknownChild(u8),
 }
 
@@ -41,8 +54,12 @@ impl fmt::Display for VmmError {
             Self::Exit(e) => write!(f, "{e}"),
             Self::Kernel(e) => write!(f, "seL4 call failed: {e}"),
             Self::Fp(e) => write!(f, "{e}"),
-            Self::Mmio { addr, pc, err } => write!(f, "mmio at {addr:#x}: {err} (guest pc {pc:#x})"),
-            Self::Sysreg { pc, err } => write!(f, "trapped system register {err} (guest pc {pc:#x})"),
+            Self::Mmio { addr, pc, err } => {
+                write!(f, "mmio at {addr:#x}: {err} (guest pc {pc:#x})")
+            }
+            Self::Sysreg { pc, err } => {
+                write!(f, "trapped system register {err} (guest pc {pc:#x})")
+            }
             Self::Image(e) => write!(f, "{e}"),
             Self::UnknownChild(c) => write!(f, "fault from unknown child {c}"),
         }
@@ -102,8 +119,11 @@ pub struct Vm {
     table: &'static FpTable,
     ram: &'static mut [u8],
     image: &'static [u8],
-    raw_entry: Option<u64>,
     uart: Pl011,
+    /// The emulated UART's interrupt line as last seen (it is level-triggered).
+    uart_line: bool,
+    /// Unclaimed guest-physical addresses already reported (each is logged once).
+    unclaimed_logged: heapless::Vec<u64, 8>,
     gicd: GicDist,
     lrs: ListRegs,
     ptimer: TimerRegs,
@@ -133,7 +153,6 @@ impl Vm {
         core: u64,
         ram: &'static mut [u8],
         image: &'static [u8],
-        raw_entry: Option<u64>,
         table: &'static FpTable,
     ) -> Self {
         let mut vm = Self {
@@ -144,8 +163,9 @@ impl Vm {
             table,
             ram,
             image,
-            raw_entry,
             uart: Pl011::default(),
+            uart_line: false,
+            unclaimed_logged: heapless::Vec::new(),
             gicd: GicDist::default(),
             lrs: ListRegs::default(),
             ptimer: TimerRegs::default(),
@@ -154,32 +174,40 @@ impl Vm {
             running: false,
         };
         // run_map_fp: attach to the per-core table before the vCPU first runs.
-        let started = vm.fp.run_map_fp(table, NUM_CORES as u64).map_err(VmmError::from).and_then(|()| vm.reset());
+        let started = vm
+            .fp
+            .run_map_fp(table, NUM_CORES as u64)
+            .map_err(VmmError::from)
+            .and_then(|()| vm.reset());
         if let Err(e) = started {
-            println!("lazyfp: cannot start the guest: {e}");
-            println!("lazyfp: guest exited: FAIL setup");
+            say!("lazyfp: cannot start the guest: {e}");
+            say!("lazyfp: guest exited: FAIL setup");
         }
         vm
     }
 
     /// (Re)loads the image, sets the boot registers and runs the vCPU from its entry.
     fn reset(&mut self) -> Result<(), VmmError> {
-        let entry = load_image(self.image, self.ram, abi::GUEST_RAM_BASE, self.raw_entry).map_err(VmmError::Image)?;
+        let boot =
+            load_bundle(self.image, self.ram, abi::GUEST_RAM_BASE).map_err(VmmError::Image)?;
+        let entry = boot.entry;
         self.uart = Pl011::default();
+        self.uart_line = false;
         self.gicd = GicDist::default();
         self.lrs = ListRegs::default();
         self.ptimer = TimerRegs::default();
         let mut ctx = UserContext::default();
         ctx.0[UserContext::PC] = entry;
         ctx.0[UserContext::SPSR] = SPSR_EL1H_MASKED;
-        // x0 = 0: no device tree for this guest.
+        // x0: the device tree's address for Linux (booting.rst), 0 for guests without one.
+        ctx.set_gpr(0, boot.x0);
         self.tcb.write_registers(false, &ctx, 4)?;
         // load_fp: the registers hold someone else's state; trap the guest's first FP use.
         let action = self.fp.load_fp(self.fp.core(), self.table)?;
         apply(self.tcb, action)?;
         self.tcb.resume()?;
         self.running = true;
-        println!("lazyfp: guest started at {entry:#x}");
+        say!("lazyfp: guest started at {entry:#x}");
         Ok(())
     }
 
@@ -200,7 +228,9 @@ impl Vm {
         }
         let action = self.fp.save_back(core, self.table).map_err(|e| match e {
             FpError::WrongCore { asked, .. } => SavebackError::BadCore(asked),
-            FpError::Table(_) | FpError::NotLoaded | FpError::NotMapped => SavebackError::BadCore(core),
+            FpError::Table(_) | FpError::NotLoaded | FpError::NotMapped => {
+                SavebackError::BadCore(core)
+            }
         })?;
         apply(self.tcb, action).map_err(|e| match e {
             VmmError::Kernel(k) => SavebackError::Kernel(kernel_code(k)),
@@ -210,7 +240,11 @@ impl Vm {
     }
 
     /// One vCPU exit, from fault message to reply.
-    pub fn handle_fault(&mut self, child: Child, info: MessageInfo) -> Result<Option<MessageInfo>, VmmError> {
+    pub fn handle_fault(
+        &mut self,
+        child: Child,
+        info: MessageInfo,
+    ) -> Result<Option<MessageInfo>, VmmError> {
         if FP_POLICY == FpPolicy::Eager {
             // Pre-patch KVM: the host's FP state came back on every exit.
             microkit_rt::touch_fp();
@@ -234,16 +268,16 @@ impl Vm {
             }
             Ok(Resume::Reset) => {
                 self.stop()?;
-                println!("lazyfp: guest reset");
+                say!("lazyfp: guest reset");
                 self.reset()?;
                 Ok(None)
             }
             Err(e) => {
                 self.diagnose(e);
                 if self.stop().is_err() {
-                    println!("lazyfp: could not suspend the vCPU");
+                    say!("lazyfp: could not suspend the vCPU");
                 }
-                println!("lazyfp: guest exited: FAIL vmm stopped the guest: {e}");
+                say!("lazyfp: guest exited: FAIL vmm stopped the guest: {e}");
                 Ok(None)
             }
         }
@@ -251,7 +285,10 @@ impl Vm {
 
     fn diagnose(&self, e: VmmError) {
         let pc = regs::read(self.tcb, 1).map(|f| f.pc()).unwrap_or(u64::MAX);
-        println!("lazyfp: vmm: {e}; guest pc {pc:#x}; exits so far {}", self.stats.exits);
+        say!(
+            "lazyfp: vmm: {e}; guest pc {pc:#x}; exits so far {}",
+            self.stats.exits
+        );
     }
 
     /// Second layer of exit dispatch: exception class → handler.
@@ -279,8 +316,10 @@ impl Vm {
                 let count = regs::words_for(access.rt);
                 let mut ctx = regs::read(self.tcb, count)?;
                 let pc = ctx.pc();
-                let value =
-                    self.ptimer.access(access, ctx.gpr(access.rt)).map_err(|err| VmmError::Sysreg { pc, err })?;
+                let value = self
+                    .ptimer
+                    .access(access, ctx.gpr(access.rt))
+                    .map_err(|err| VmmError::Sysreg { pc, err })?;
                 if let Some(v) = value {
                     ctx.set_gpr(access.rt, v);
                 }
@@ -304,9 +343,15 @@ impl Vm {
                             // The guest handled the virtual PPI: let seL4 deliver it again.
                             self.vcpu_obj.ack_vppi(irq as u64)?;
                         }
+                        if irq == UART_SPI && self.uart.irq_level() {
+                            // Level-triggered: still asserted after the guest's EOI.
+                            self.uart_line = false;
+                            self.update_uart_irq()?;
+                        }
                     }
                     if let Some((irq, lr)) = next {
-                        self.vcpu_obj.inject_irq(irq, self.gicd.priority(irq) >> 3, 0, lr)?;
+                        self.vcpu_obj
+                            .inject_irq(irq, self.gicd.priority(irq) >> 3, 0, lr)?;
                     }
                 }
                 Ok(RESUME)
@@ -321,7 +366,7 @@ impl Vm {
                 Ok(RESUME)
             }
             Exit::AbortNoSyndrome { esr, addr, pc, .. } => {
-                println!("lazyfp: vmm: abort at {addr:#x} without syndrome (guest pc {pc:#x})");
+                say!("lazyfp: vmm: abort at {addr:#x} without syndrome (guest pc {pc:#x})");
                 Err(VmmError::Exit(ExitError::UnhandledEc(esr)))
             }
         }
@@ -329,7 +374,8 @@ impl Vm {
 
     fn inject(&mut self, irq: u16) -> Result<(), VmmError> {
         if let Ok(Some(lr)) = self.lrs.inject(irq) {
-            self.vcpu_obj.inject_irq(irq, self.gicd.priority(irq) >> 3, 0, lr)?;
+            self.vcpu_obj
+                .inject_irq(irq, self.gicd.priority(irq) >> 3, 0, lr)?;
         }
         Ok(())
     }
@@ -389,7 +435,12 @@ impl Vm {
                 notify(NEON_WORKER);
                 [0, 0, 0, 0]
             }
-            hc::COUNTERS => [0, self.fp.stats.fp_traps, self.fp.stats.savebacks, self.stats.exits],
+            hc::COUNTERS => [
+                0,
+                self.fp.stats.fp_traps,
+                self.fp.stats.savebacks,
+                self.stats.exits,
+            ],
             hc::VERDICT => {
                 self.report.verdict = Some((Verdict::from_code(a[0]), a[1], a[2]));
                 [0, 0, 0, 0]
@@ -411,13 +462,16 @@ impl Vm {
         if access.write {
             let value = ctx.gpr(access.srt);
             if let Some(off) = self.uart.claims(addr) {
-                if off == 0 {
-                    if self.uart.put(value as u8) == UartOutput::LineReady {
-                        print_guest_line(self.uart.line());
-                    }
-                } else {
-                    self.uart.write(off, access.size, value).map_err(err)?;
+                if access.size > 4 {
+                    return Err(err(MmioError::BadRegister {
+                        offset: off,
+                        size: access.size,
+                    }));
                 }
+                if let UartOutput::Byte(b) = self.uart.write_reg(off, value).map_err(err)? {
+                    crate::console::guest_byte(b);
+                }
+                self.update_uart_irq()?;
             } else if let Some(off) = self.gicd.claims(addr) {
                 self.gicd.write(off, access.size, value).map_err(err)?;
                 if GicDist::may_unmask(off) {
@@ -431,41 +485,112 @@ impl Vm {
                     }
                 }
             } else {
-                return Err(err(MmioError::Unclaimed(addr)));
+                return self.external_abort(addr, ctx, true);
             }
             // Only the PC changes: write just that word.
             regs::advance_and_write(self.tcb, &mut ctx, 1)?;
         } else {
             let raw = if let Some(off) = self.uart.claims(addr) {
-                self.uart.read(off, access.size)
+                let v = self.uart.read(off, access.size).map_err(err)?;
+                self.update_uart_irq()?;
+                v
             } else if let Some(off) = self.gicd.claims(addr) {
-                self.gicd.read(off, access.size)
+                self.gicd.read(off, access.size).map_err(err)?
             } else {
-                Err(MmioError::Unclaimed(addr))
-            }
-            .map_err(err)?;
+                return self.external_abort(addr, ctx, false);
+            };
             regs::complete_load(self.tcb, &mut ctx, access, raw)?;
         }
         Ok(RESUME)
     }
 
+    /// Raises the guest's UART interrupt when the emulated line goes high.
+    fn update_uart_irq(&mut self) -> Result<(), VmmError> {
+        let level = self.uart.irq_level();
+        if level && !self.uart_line {
+            if let Ok(Some(irq)) = self.gicd.raise(UART_SPI as u64) {
+                self.inject(irq)?;
+            }
+        }
+        self.uart_line = level;
+        Ok(())
+    }
+
+    /// Input from the board's UART for the guest's console (as much as its FIFO takes).
+    pub fn console_input(&mut self) {
+        while self.uart.rx_room() > 0 {
+            match microkit_rt::read_byte() {
+                Some(b) => {
+                    self.uart.push_input(b);
+                }
+                None => break,
+            }
+        }
+        if self.running {
+            if let Err(e) = self.update_uart_irq() {
+                say!("lazyfp: console input: {e}");
+            }
+        }
+    }
+
+    /// A guest access where no device is: what hardware gives, a synchronous external abort
+    /// taken at the guest's EL1 (ESR_EL1, FAR_EL1, ELR_EL1, SPSR_EL1, then its vector). Logged
+    /// once per address.
+    fn external_abort(
+        &mut self,
+        addr: u64,
+        mut ctx: Frame,
+        write: bool,
+    ) -> Result<Resume, VmmError> {
+        if !self.unclaimed_logged.contains(&addr) {
+            let pc = ctx.pc();
+            say!(
+                "lazyfp: guest {} at {addr:#x} where no device is (pc {pc:#x}): external abort",
+                if write { "write" } else { "read" }
+            );
+            let _ = self.unclaimed_logged.push(addr);
+        }
+        let f = regs::read(self.tcb, 3)?;
+        let (pc, spsr) = (f.pc(), f.get(UserContext::SPSR));
+        let from_el1 = spsr & 0b1100 == 0b0100;
+        // EC: data abort from the same EL (0x25) or a lower one (0x24); IL; DFSC 0x10:
+        // synchronous external abort; WnR.
+        let ec: u64 = if from_el1 { 0x25 } else { 0x24 };
+        let esr = ec << 26 | 1 << 25 | (write as u64) << 6 | 0x10;
+        let vbar = self.vcpu_obj.read_reg(VCPU_REG_VBAR)?;
+        self.vcpu_obj.write_reg(VCPU_REG_ESR, esr)?;
+        self.vcpu_obj.write_reg(VCPU_REG_FAR, addr)?;
+        self.vcpu_obj.write_reg(VCPU_REG_ELR, pc)?;
+        self.vcpu_obj.write_reg(VCPU_REG_SPSR, spsr)?;
+        // Current EL with SP_ELx: +0x200; EL1t: +0x000; from EL0 (AArch64): +0x400.
+        let offset = match spsr & 0b1111 {
+            0b0101 => 0x200,
+            0b0100 => 0x000,
+            _ => 0x400,
+        };
+        ctx = f;
+        ctx.set_pc(vbar + offset);
+        ctx.set(UserContext::SPSR, SPSR_EL1H_MASKED);
+        self.tcb.write_frame(&ctx, 3)?;
+        Ok(RESUME)
+    }
+
     /// The run's closing lines.
     fn finish(&mut self) {
-        if let Some(partial) = self.uart.unfinished_line() {
-            print_guest_line(partial);
-        }
         let s = self.stats;
         let f = self.fp.stats;
-        println!(
+        say!(
             "lazyfp: exits: total={} hvc={} smc={} mmio={} wfx={} sysreg={} vppi={} maint={} capfault={} interfere={}",
             s.exits, s.hvc, s.smc, s.mmio, s.wfx, s.sysreg, s.vppi, s.maintenance, s.capfault, s.interferences
         );
-        println!(
+        say!(
             "lazyfp: fp hooks: loads={} fp_traps={} binds={} savebacks={} stale_savebacks={} puts={}",
             f.loads, f.fp_traps, f.binds, f.savebacks, f.stale_savebacks, f.puts
         );
         let core = self.table.core(self.fp.core()).ok();
-        let load = |a: Option<&core::sync::atomic::AtomicU64>| a.map_or(0, |a| a.load(core::sync::atomic::Ordering::Relaxed));
+        let load = |a: Option<&core::sync::atomic::AtomicU64>| {
+            a.map_or(0, |a| a.load(core::sync::atomic::Ordering::Relaxed))
+        };
         let (grants, sb, open, leaks, errors) = (
             load(core.map(|c| &c.grants)),
             load(core.map(|c| &c.savebacks)),
@@ -473,7 +598,7 @@ impl Vm {
             load(core.map(|c| &c.leaks)),
             load(core.map(|c| &c.errors)),
         );
-        println!(
+        say!(
             "lazyfp: fp-service core{}: grants={grants} savebacks={sb} open={open} leaks={leaks} errors={errors}",
             self.fp.core()
         );
@@ -487,14 +612,17 @@ impl Vm {
             if bad != abi::NO_BAD_REGISTER {
                 print!(" first_bad_register={}", reg_name(bad));
             }
-            println!();
+            say!();
         }
         match self.report.verdict {
-            Some((Verdict::Pass, _, _)) => println!("lazyfp: guest exited: PASS"),
+            Some((Verdict::Pass, _, _)) => say!("lazyfp: guest exited: PASS"),
             Some((Verdict::Fail(why), a, b)) => {
-                println!("lazyfp: guest exited: FAIL {} (got {a:#x}, expected {b:#x})", why.as_str())
+                say!(
+                    "lazyfp: guest exited: FAIL {} (got {a:#x}, expected {b:#x})",
+                    why.as_str()
+                )
             }
-            None => println!("lazyfp: guest exited: off (no verdict reported)"),
+            None => say!("lazyfp: guest exited: off (no verdict reported)"),
         }
     }
 }
@@ -526,20 +654,11 @@ fn reg_name(n: u64) -> RegName {
     RegName(n)
 }
 
-fn print_guest_line(line: &[u8]) {
-    microkit_rt::write_str("guest: ");
-    for &b in line {
-        let b = if b.is_ascii_graphic() || b == b' ' { b } else { b'?' };
-        microkit_rt::write_str(core::str::from_utf8(&[b]).unwrap_or("?"));
-    }
-    microkit_rt::write_str("\n");
-}
-
 /// Ends the whole system: PSCI SYSTEM_OFF through seL4's SMC call (QEMU virt without firmware
 /// implements PSCI itself and exits).
 fn power_off() {
     let args = [abi::psci::SYSTEM_OFF, 0, 0, 0, 0, 0, 0, 0];
     if let Err(e) = microkit_rt::arm_smc_call(&args) {
-        println!("lazyfp: power off failed: {e}");
+        say!("lazyfp: power off failed: {e}");
     }
 }

@@ -27,7 +27,10 @@ fn run(args: Vec<String>) -> Result<(), String> {
     let mut output = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value; {USAGE}"));
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| format!("{arg} needs a value; {USAGE}"))
+        };
         match arg.as_str() {
             "--bootargs" => bootargs = Some(value()?),
             "--initrd-start" => initrd_start = Some(number(&arg, &value()?)?),
@@ -52,13 +55,14 @@ fn run(args: Vec<String>) -> Result<(), String> {
         )),
         _ => return Err("--initrd-start and --initrd-size go together".to_owned()),
     };
-    let xml = fs::read_to_string(&system_xml)
-        .map_err(|e| format!("{system_xml}: cannot read: {e}"))?;
+    let xml =
+        fs::read_to_string(&system_xml).map_err(|e| format!("{system_xml}: cannot read: {e}"))?;
     let system = parse(&system_xml, &xml).map_err(|e| e.to_string())?;
     let dtb = guest_dtb(&system, &DtbParams { bootargs, initrd }).map_err(|e| e.to_string())?;
     fs::write(&output, dtb).map_err(|e| format!("{output}: cannot write: {e}"))
 }
 
 fn number(flag: &str, value: &str) -> Result<u64, String> {
-    parse_number(value).ok_or_else(|| format!("{flag} {value:?} is not a number (decimal or 0x-hex)"))
+    parse_number(value)
+        .ok_or_else(|| format!("{flag} {value:?} is not a number (decimal or 0x-hex)"))
 }

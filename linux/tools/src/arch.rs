@@ -207,3 +207,36 @@ pub unsafe fn read32(addr: *const u32) -> u32 {
     };
     value
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fpstate::{expected, first_mismatch};
+
+    fn fpcr() -> u64 {
+        let fpcr: u64;
+        // SAFETY: reads FPCR; no memory.
+        unsafe { asm!("mrs {f}, fpcr", f = out(reg) fpcr, options(nomem, nostack)) };
+        fpcr
+    }
+
+    #[test]
+    fn state_survives_a_system_call_and_fpcr_is_put_back() {
+        let before = fpcr();
+        for (generation, call) in [(1, Call::Getppid), (2, Call::Yield), (3, Call::Getppid)] {
+            let load = expected(std::process::id(), generation);
+            let stored = load_call_store(&load, call, 10);
+            assert_eq!(first_mismatch(&load, &stored), None, "{call:?}");
+            assert_eq!(fpcr(), before);
+        }
+    }
+
+    #[test]
+    fn counter_runs() {
+        assert_ne!(cntfrq(), 0);
+        let a = cntvct();
+        assert_eq!(getppid(), u64::from(std::os::unix::process::parent_id()));
+        let b = cntvct();
+        assert!(b >= a);
+    }
+}
