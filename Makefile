@@ -20,13 +20,17 @@ GUEST_FEATURES ?=
 VMM_CRATE ?= vmm-pd
 VARIANT ?= $(FP_POLICY)$(if $(filter linux,$(GUEST)),-linux)
 RUN_TIMEOUT ?= 900
+# Seconds of in-guest fpstress in the Linux system test.
+LINUX_TEST_SECONDS ?= 10
 TEST_TIMEOUT ?= 600
 
 
 SDK_HINT := get the Microkit 2.3 SDK (the official release, or built from source as Microkit's README describes) and set MICROKIT_SDK=/path/to/sdk
 OUT := $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/$(VARIANT)
 LAZYFP_SDF := $(abspath $(OUT)/system.xml)
-export MICROKIT_SDK MICROKIT_BOARD MICROKIT_CONFIG FP_POLICY LAZYFP_TORTURE_ITERS LAZYFP_SDF
+# Guest timer ticks between NEON worker sections (0: only when the guest asks).
+LAZYFP_NEON_EVERY ?= 1
+export MICROKIT_SDK MICROKIT_BOARD MICROKIT_CONFIG FP_POLICY LAZYFP_TORTURE_ITERS LAZYFP_SDF LAZYFP_NEON_EVERY
 HOST_CARGO_DIR := $(abspath $(BUILD_DIR))/cargo/host
 MKBUNDLE = $(CARGO) run -q --release --target-dir $(HOST_CARGO_DIR) -p lazyfp-mkbundle --
 CARGO_DIR := $(abspath $(BUILD_DIR))/cargo/$(MICROKIT_CONFIG)-$(VARIANT)
@@ -113,15 +117,20 @@ test-elves: prereqs
 	    for p in lazy eager; do scripts/check-symbols.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/$$p/$$pd.elf $$extra || exit 1; done; \
 	done
 
-# Full-system tests in QEMU on debug and release, both policies (needs an SDK).
+# Full-system tests in QEMU on debug and release, both policies, the test guest and Linux with
+# fpstress under NEON pressure (needs an SDK).
 system-test:
 	@if [ -z "$(MICROKIT_SDK)" ]; then \
 	    echo "############ lazyfp: SYSTEM TEST SKIPPED: no Microkit SDK (MICROKIT_SDK unset and /opt/microkit-sdk absent): $(SDK_HINT) ############"; \
 	else \
 	    set -e; for cfg in debug release; do for pol in lazy eager; do \
-	        $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol; \
+	        $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=test; \
 	        scripts/system-test.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol/loader.img \
 	            $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol/serial.log $$pol $(TEST_TIMEOUT) $(LAZYFP_TORTURE_ITERS); \
+	        $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=linux \
+	            LINUX_BOOTARGS="$(LINUX_BOOTARGS) lazyfp.test=fpstress:$(LINUX_TEST_SECONDS)"; \
+	        scripts/linux-test.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol-linux/loader.img \
+	            $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol-linux/serial.log $$pol $(TEST_TIMEOUT); \
 	    done; done; \
 	fi
 

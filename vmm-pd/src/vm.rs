@@ -25,6 +25,24 @@ use microkit_rt::{
 use crate::regs;
 
 const NEON_WORKER: Channel = Channel::new(sdf_vmm::channel::NEON_WORKER);
+/// Guest timer ticks between two NEON worker sections (LAZYFP_NEON_EVERY; 0: only on request).
+const NEON_EVERY_TICKS: u64 = match option_env!("LAZYFP_NEON_EVERY") {
+    Some(s) => parse_u64(s),
+    None => 1,
+};
+
+const fn parse_u64(s: &str) -> u64 {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut v = 0u64;
+    while i < b.len() {
+        assert!(b[i].is_ascii_digit(), "LAZYFP_NEON_EVERY must be a decimal number");
+        v = v * 10 + (b[i] - b'0') as u64;
+        i += 1;
+    }
+    v
+}
+
 /// The emulated PL011's interrupt (SPI 1), as on QEMU virt and in the generated DTB.
 const UART_SPI: u16 = 33;
 /// seL4_VCPUReg numbers (aarch64).
@@ -328,6 +346,12 @@ impl Vm {
             }
             Exit::Vppi { irq } => {
                 self.stats.vppi += 1;
+                if NEON_EVERY_TICKS != 0 && self.stats.vppi % NEON_EVERY_TICKS == 0 {
+                    // The NEON worker's rate: it works on this core every N guest timer ticks,
+                    // so guests that make no lazyfp hypercalls (Linux) still meet NEON pressure.
+                    self.stats.interferences += 1;
+                    notify(NEON_WORKER);
+                }
                 if let Ok(Some(irq)) = self.gicd.raise(irq) {
                     self.inject(irq)?;
                 }
