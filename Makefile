@@ -132,6 +132,9 @@ system-test:
 	        scripts/linux-test.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol-linux/loader.img \
 	            $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol-linux/serial.log $$pol $(TEST_TIMEOUT); \
 	    done; done; \
+	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=debug FP_POLICY=lazy GUEST=linux; \
+	    scripts/linux-shell-test.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/debug/lazy-linux/loader.img \
+	        $(BUILD_DIR)/$(MICROKIT_BOARD)/debug/lazy-linux/shell.log $(TEST_TIMEOUT); \
 	fi
 
 # ---- benchmarks (needs an SDK) ----
@@ -147,8 +150,15 @@ bench: prereqs
 	        VARIANT=bench-$$v GUEST_FEATURES=bench >/dev/null; \
 	    scripts/bench-run.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/bench-$$v/loader.img $(BENCH_DIR)/$$cfg-$$v.log $(TEST_TIMEOUT); \
 	done; done
+	@set -e; for cfg in release debug; do \
+	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=lazy GUEST=linux VARIANT=bench-linux \
+	        LINUX_BOOTARGS="$(LINUX_BOOTARGS) lazyfp.test=exitbench" >/dev/null; \
+	    scripts/bench-run.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/bench-linux/loader.img $(BENCH_DIR)/$$cfg-linux.log \
+	        $(TEST_TIMEOUT) "lazyfp: exitbench"; \
+	done
 	scripts/bench-report.py $(BENCH_DIR) $(BENCH_DIR)/release-lazy.log $(BENCH_DIR)/release-eager.log \
-	    $(BENCH_DIR)/release-floor.log $(BENCH_DIR)/debug-lazy.log $(BENCH_DIR)/debug-eager.log $(BENCH_DIR)/debug-floor.log
+	    $(BENCH_DIR)/release-floor.log $(BENCH_DIR)/debug-lazy.log $(BENCH_DIR)/debug-eager.log $(BENCH_DIR)/debug-floor.log \
+	    $(BENCH_DIR)/release-linux.log $(BENCH_DIR)/debug-linux.log
 
 clean:
 	rm -rf $(BUILD_DIR)

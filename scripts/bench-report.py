@@ -43,7 +43,13 @@ CSV_HEADER = ("config", "variant", "kind", "fp", "neon") + FIELDS
 FLOOR_FACTOR = 1.10
 HVC_LIMIT = 2300
 
-NAME_RE = re.compile(r"^(release|debug)-(lazy|eager|floor)\.log$")
+NAME_RE = re.compile(r"^(release|debug)-(lazy|eager|floor|linux)\.log$")
+# The Linux guest's run (variant "linux"): exitbench's line and the kernel's `Run /init` time.
+EXITBENCH_RE = re.compile(r"lazyfp: exitbench gicd_read_ns=(?P<gicd>\d+)(?:.*?syscall_ns=(?P<sys>\d+))?")
+RUN_INIT_RE = re.compile(r"\[\s*(?P<t>\d+\.\d+)\] Run /init as init process")
+# Linux targets: GICD read from user space (release, debug) and `Run /init` (debug, seconds).
+LINUX_GICD_LIMIT = {"release": 3500, "debug": 5400}
+LINUX_BOOT_LIMIT_S = 0.80
 BENCH_RE = re.compile(
     r"(?<![\w-])bench: kind=(?P<kind>[a-z0-9_]+) fp=(?P<fp>[01]) neon=(?P<neon>[01])"
     r" n=(?P<n>\d+) median_ns=(?P<median_ns>\d+) p10_ns=(?P<p10_ns>\d+) p90_ns=(?P<p90_ns>\d+)"
@@ -83,6 +89,17 @@ def parse_log(path):
     with open(path, "rb") as f:
         text = f.read().decode("utf-8", errors="replace")
     rows = {}
+    if variant == "linux":
+        e = EXITBENCH_RE.search(text)
+        r = RUN_INIT_RE.search(text)
+        if not e and not r:
+            raise InputError(f"{path}: no exitbench or 'Run /init' line; its last 10 lines:\n{tail(text)}")
+        linux = {
+            "gicd_read_ns": int(e.group("gicd")) if e else None,
+            "syscall_ns": int(e.group("sys")) if e and e.group("sys") else None,
+            "run_init_s": float(r.group("t")) if r else None,
+        }
+        return config, variant, linux, []
     for b in BENCH_RE.finditer(text):
         kind = b.group("kind")
         if kind not in KINDS:
@@ -103,6 +120,7 @@ class Data:
         self.rows = {}  # (config, variant, kind, fp, neon) -> row
         self.infos = []  # (log name, text)
         self.logs = []  # (config, variant)
+        self.linux = {}  # config -> {gicd_read_ns, syscall_ns, run_init_s}
 
     def get(self, config, variant, kind, fp=0, neon=0):
         return self.rows.get((config, variant, kind, fp, neon))
@@ -123,6 +141,9 @@ def load(paths):
             raise InputError(f"{p}: {config}-{variant} given twice (also {seen[(config, variant)]})")
         seen[(config, variant)] = p
         data.logs.append((config, variant))
+        if variant == "linux":
+            data.linux[config] = rows
+            continue
         for (kind, fp, neon), r in rows.items():
             data.rows[(config, variant, kind, fp, neon)] = r
         data.infos += [(os.path.basename(p), t) for t in infos]
@@ -168,15 +189,42 @@ def headline(data):
     smc = ratio(data.median("release", "lazy", "smc"), data.median("release", "floor", "smc"))
     mmio = ratio(data.median("release", "lazy", "mmio_read"), data.median("release", "floor", "mmio_read"))
     fp = geomean([ratio(data.median("release", "lazy", k, 1, 0), data.median("release", "eager", k, 1, 0)) for k in KINDS])
-    return smc, mmio, fp
+    gicd = data.linux.get("release", {}).get("gicd_read_ns")
+    return smc, mmio, fp, gicd
 
 
 def headline_line(figures):
     def f(x):
         return "nan" if x is None else f"{x:.2f}"
 
-    smc, mmio, fp = figures
-    return f"lazyfp-bench: smc_lazy_over_floor={f(smc)} mmio_lazy_over_floor={f(mmio)} lazy_over_eager_fp={f(fp)}"
+    smc, mmio, fp, gicd = figures
+    line = f"lazyfp-bench: smc_lazy_over_floor={f(smc)} mmio_lazy_over_floor={f(mmio)} lazy_over_eager_fp={f(fp)}"
+    return line + f" linux_gicd_read={'nan' if gicd is None else gicd}"
+
+
+def linux_section(data):
+    """Markdown lines for the Linux guest's figures (empty without Linux logs)."""
+    if not data.linux:
+        return []
+    L = ["## Linux guest", "",
+         "Debian's arm64 kernel with lazyfp's initramfs, lazy policy, under `-icount shift=0`: a trapped "
+         "GIC distributor register read from Linux user space (`exitbench`: `/dev/mem` mapping of "
+         "GICD_TYPER, median), a syscall for scale, and the kernel's own `Run /init` timestamp.", ""]
+    L.append("| config | GICD read (ns ≈ instructions) | target | syscall (ns) | `Run /init` (s) |")
+    L.append("|---|---:|---|---:|---:|")
+    for c in CONFIGS:
+        d = data.linux.get(c)
+        if d is None:
+            continue
+        g = d["gicd_read_ns"]
+        limit = LINUX_GICD_LIMIT[c]
+        verdict = DASH if g is None else ("met" if g <= limit else "NOT met")
+        boot = DASH if d["run_init_s"] is None else f"{d['run_init_s']:.2f}"
+        if c == "debug" and d["run_init_s"] is not None:
+            boot += " (≤ 0.80: " + ("met" if d["run_init_s"] <= LINUX_BOOT_LIMIT_S else "NOT met") + ")"
+        L.append(f"| {c} | {show(g)} | ≤ {limit}: {verdict} | {show(d['syscall_ns'])} | {boot} |")
+    L.append("")
+    return L
 
 
 # ---- CSV ----
@@ -316,6 +364,8 @@ def markdown(data, figures):
     unmeasured = sum(1 for t in ts if t[3] == "not measured")
     L += ["", f"{met} met, {notmet} NOT met, {unmeasured} not measured.", ""]
 
+    L += linux_section(data)
+
     L += ["## Summary (release)", "", "```", headline_line(figures), "```", ""]
 
     if data.infos:
@@ -443,7 +493,7 @@ def run(argv):
     with open(os.path.join(outdir, "bench.svg"), "w") as f:
         f.write(svg(data))
     print(md)
-    missing = [n for n, v in zip(("smc_lazy_over_floor", "mmio_lazy_over_floor", "lazy_over_eager_fp"), figures) if v is None]
+    missing = [n for n, v in zip(("smc_lazy_over_floor", "mmio_lazy_over_floor", "lazy_over_eager_fp"), figures[:3]) if v is None]
     if missing:
         print(f"bench-report: error: release figures missing ({', '.join(missing)}): the benchmarks did not run fully",
               file=sys.stderr)
@@ -548,7 +598,8 @@ def self_test():
         smc = med("release", "lazy", "smc") / med("release", "floor", "smc")
         mmio = med("release", "lazy", "mmio_read") / med("release", "floor", "mmio_read")
         fpr = math.prod(med("release", "lazy", k, 1) / med("release", "eager", k, 1) for k in KINDS) ** (1 / len(KINDS))
-        line = f"lazyfp-bench: smc_lazy_over_floor={smc:.2f} mmio_lazy_over_floor={mmio:.2f} lazy_over_eager_fp={fpr:.2f}"
+        # No Linux logs in the synthetic set: that figure is reported missing.
+        line = f"lazyfp-bench: smc_lazy_over_floor={smc:.2f} mmio_lazy_over_floor={mmio:.2f} lazy_over_eager_fp={fpr:.2f} linux_gicd_read=nan"
         last = so.rstrip("\n").split("\n")[-1]
         check("ratio line is the last line", last == line, f"got {last!r}, want {line!r}")
         try:
@@ -580,7 +631,7 @@ def self_test():
         rc, so, se = call(os.path.join(tmp, "out2"), p, paths[1], paths[2], paths[3], paths[4])
         last = so.rstrip("\n").split("\n")[-1]
         check("incomplete run exits non-zero", rc == 1, f"rc={rc} {se}")
-        check("incomplete run prints nan", last == line.split(" lazy_over_eager_fp=")[0] + " lazy_over_eager_fp=nan", last)
+        check("incomplete run prints nan", last == line.split(" lazy_over_eager_fp=")[0] + " lazy_over_eager_fp=nan linux_gicd_read=nan", last)
         md2 = read_text(os.path.join(tmp, "out2", "bench.md"))
         check("missing data is not measured", "not measured" in md2)
         check("missing row shown as a dash, not invented", any(l.startswith(f"| wfi | {DASH} |") for l in md2.split("\n")))

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Boots a benchmark loader.img in QEMU with instruction counting (-icount shift=0: the guest's
 # virtual counter advances one ns per emulated instruction, so figures repeat run to run) and
-# keeps the serial output. usage: bench-run.sh LOADER_IMG LOG [TIMEOUT_S]
+# keeps the serial output. usage: bench-run.sh LOADER_IMG LOG [TIMEOUT_S] [EXPECT]
+# EXPECT: a line that must appear (default: the bench guest's PASS or its last case).
 set -uo pipefail
-img=$1 log=$2 limit=${3:-600}
+img=$1 log=$2 limit=${3:-600} expect=${4:-}
 timeout --foreground -k 5 "$limit" qemu-system-aarch64 -machine virt,virtualization=on -cpu cortex-a53 \
     -m size=2G -icount shift=0 -nographic -serial mon:stdio -no-reboot \
     -device loader,file="$img",addr=0x70000000,cpu-num=0 </dev/null >"$log" 2>&1
 rc=$?
 # The VMM prefixes guest lines with "guest: "; the floor handler prints them bare.
 sed -i 's/\r$//; s/^guest: //' "$log"
+if [ -n "$expect" ]; then
+    grep -q "$expect" "$log" && [ $rc = 0 ] || { echo "bench run failed (qemu exit $rc, no '$expect'): $img"; tail -n 12 "$log"; exit 1; }
+    echo "bench: $(basename "$log"): $(grep "$expect" "$log" | tail -n 1)"; exit 0
+fi
 if [ $rc != 0 ] || ! grep -q "lazyfp: guest exited: PASS\|^bench: kind=wfi fp=1 neon=1" "$log"; then
     echo "bench run failed (qemu exit $rc): $img"; tr -d '\r' <"$log" | tail -n 12; exit 1
 fi

@@ -37,11 +37,12 @@ fn init() -> Floor {
         )
     };
     let tcb = Child::new(sdf_vm::VCPUS[0].id).vm_tcb();
-    match lazyfp::load_image(image, ram, abi::GUEST_RAM_BASE, None) {
-        Ok(entry) => {
+    match lazyfp::bundle::load_bundle(image, ram, abi::GUEST_RAM_BASE) {
+        Ok(boot) => {
             let mut ctx = UserContext::default();
-            ctx.0[UserContext::PC] = entry;
+            ctx.0[UserContext::PC] = boot.entry;
             ctx.0[UserContext::SPSR] = 0x3c5;
+            ctx.set_gpr(0, boot.x0);
             if tcb.write_registers(true, &ctx, 4).is_err() {
                 microkit_rt::println!("floor: cannot start the guest");
             }
