@@ -9,6 +9,9 @@ pub const GUEST_UART_BASE: u64 = 0x0900_0000;
 pub const GUEST_GICD_BASE: u64 = 0x0800_0000;
 /// The guest's GIC CPU interface: the hardware GICV frame, mapped by system.xml.
 pub const GUEST_GICC_BASE: u64 = 0x0801_0000;
+/// A guest-physical address where the VMM provides no device (QEMU virt's first virtio-mmio slot):
+/// an access gets a synchronous external abort.
+pub const GUEST_UNCLAIMED_MMIO: u64 = 0x0a00_0000;
 /// The virtual timer's PPI (INTID 27 on GICv2).
 pub const VTIMER_IRQ: u16 = 27;
 
@@ -89,6 +92,7 @@ pub enum FailReason {
     CapFaultRecovery = 12,
     UnexpectedException = 13,
     Other = 14,
+    UnclaimedMmio = 15,
 }
 
 impl FailReason {
@@ -107,6 +111,7 @@ impl FailReason {
             11 => Self::NoSaveback,
             12 => Self::CapFaultRecovery,
             13 => Self::UnexpectedException,
+            15 => Self::UnclaimedMmio,
             _ => Self::Other,
         }
     }
@@ -127,6 +132,7 @@ impl FailReason {
             Self::CapFaultRecovery => "capfault-recovery",
             Self::UnexpectedException => "unexpected-exception",
             Self::Other => "other",
+            Self::UnclaimedMmio => "unclaimed-mmio-abort",
         }
     }
 }

@@ -88,6 +88,11 @@ impl Mmio {
         base: abi::GUEST_UART_BASE as usize,
         size: pl011::FRAME,
     };
+    /// A page where the VMM emulates nothing: accesses abort.
+    pub const UNCLAIMED: Self = Self {
+        base: abi::GUEST_UNCLAIMED_MMIO as usize,
+        size: 0x1000,
+    };
     /// The emulated GICv2 distributor.
     pub const GICD: Self = Self {
         base: abi::GUEST_GICD_BASE as usize,
@@ -359,6 +364,7 @@ pub fn idle_fp_hypercalls() -> (u64, u64) {
     (before, after)
 }
 
+#[cfg(feature = "bench")]
 /// Times `n` round trips of one exit kind (selector as in the bench guest: 0 hvc, 1 smc, 2 MMIO
 /// read, 3 MMIO write, 4 wfi), each preceded by an FP instruction when `fp`. Returns the virtual
 /// counter ticks the batch took. One asm block, so only the exits and the loop are timed.
@@ -409,6 +415,7 @@ pub fn bench_batch(selector: u64, fp: bool, n: u64, mmio: usize) -> u64 {
 }
 
 /// The virtual counter's frequency.
+#[cfg(feature = "bench")]
 pub fn counter_hz() -> u64 {
     let f: u64;
     // SAFETY: reads a system register; no side effects.

@@ -1,5 +1,5 @@
 //! Phase 1: one check per kind of VM exit, each comparing the VMM's answer with the ABI.
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use aarch64_cpu::asm::barrier::{isb, SY};
 use aarch64_cpu::asm::wfi;
@@ -21,7 +21,28 @@ pub fn run() -> CheckResult {
     wfi_resumes();
     trapped_sysregs()?;
     capfault_recovery()?;
+    unclaimed_mmio_aborts()?;
     vtimer_irqs()
+}
+
+/// Set while the guest expects the abort of [`unclaimed_mmio_aborts`]; the trap handler then
+/// records ESR_EL1 and FAR_EL1 here and steps over the load.
+pub static EXPECT_ABORT: AtomicBool = AtomicBool::new(false);
+pub static ABORT_ESR: AtomicU64 = AtomicU64::new(0);
+pub static ABORT_FAR: AtomicU64 = AtomicU64::new(0);
+
+/// A load where the VMM emulates nothing must come back as hardware would answer it: a
+/// synchronous external abort at EL1 (ESR_EL1 EC 0x25, DFSC 0x10) with FAR_EL1 = the address.
+fn unclaimed_mmio_aborts() -> CheckResult {
+    EXPECT_ABORT.store(true, Ordering::SeqCst);
+    let _ = Mmio::UNCLAIMED.read32(0);
+    let still_expected = EXPECT_ABORT.swap(false, Ordering::SeqCst);
+    let esr = ABORT_ESR.load(Ordering::SeqCst);
+    let far = ABORT_FAR.load(Ordering::SeqCst);
+    expect_eq("abort-taken", FailReason::UnclaimedMmio, still_expected as u64, 0)?;
+    expect_eq("abort-ec", FailReason::UnclaimedMmio, esr >> 26, 0x25)?;
+    expect_eq("abort-dfsc", FailReason::UnclaimedMmio, esr & 0x3f, 0x10)?;
+    expect_eq("abort-far", FailReason::UnclaimedMmio, far, abi::GUEST_UNCLAIMED_MMIO)
 }
 
 /// HVC (UnknownSyscall fault) and SMC (VCPUFault EC 0x17): `hc::VERSION` → `hc::ABI_VERSION`.

@@ -120,6 +120,11 @@ impl Vector {
         Self { origin, class }
     }
 
+    /// A synchronous exception taken at EL1 on SP_EL1.
+    pub const fn is_current_sync(self) -> bool {
+        matches!((self.origin, self.class), (Origin::CurrentSpx, Class::Sync))
+    }
+
     /// The only exception the guest expects: an IRQ taken at EL1 on SP_EL1.
     pub const fn is_expected_irq(self) -> bool {
         matches!((self.origin, self.class), (Origin::CurrentSpx, Class::Irq))
