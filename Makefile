@@ -65,11 +65,12 @@ sdf: prereqs
 # Every PD ELF and the guest image, for this config and policy.
 pds: sdf
 	$(CARGO) build --release --target-dir $(CARGO_DIR) -p $(VMM_CRATE) --target $(VMM_TARGET)
-	$(CARGO) build --release --target-dir $(CARGO_DIR) -p fp-service --target $(PD_TARGET_SOFT)
+	$(CARGO) build --release --target-dir $(CARGO_DIR) -p fp-service -p ticker-pd --target $(PD_TARGET_SOFT)
 	$(CARGO) build --release --target-dir $(CARGO_DIR) -p neon-worker --target $(PD_TARGET_HARD)
 	$(CARGO) build --release --target-dir $(CARGO_DIR) -p guest --target $(PD_TARGET_HARD) $(if $(GUEST_FEATURES),--features $(GUEST_FEATURES))
 	cp $(CARGO_DIR)/$(VMM_TARGET)/release/$(VMM_CRATE) $(OUT)/vmm.elf
 	cp $(CARGO_DIR)/$(PD_TARGET_SOFT)/release/fp-service $(OUT)/fp_service.elf
+	cp $(CARGO_DIR)/$(PD_TARGET_SOFT)/release/ticker-pd $(OUT)/ticker.elf
 	cp $(CARGO_DIR)/$(PD_TARGET_HARD)/release/neon-worker $(OUT)/neon_worker.elf
 ifeq ($(GUEST),linux)
 	$(MAKE) --no-print-directory linux-inputs
@@ -108,11 +109,12 @@ test-elves: prereqs
 	$(MAKE) --no-print-directory pds FP_POLICY=eager
 	scripts/check-no-fp.py $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/lazy/vmm.elf
 	scripts/check-no-fp.py $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/lazy/fp_service.elf
+	scripts/check-no-fp.py $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/lazy/ticker.elf
 	@for elf in neon_worker.elf guest.elf; do \
 	    if scripts/check-no-fp.py $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/lazy/$$elf >/dev/null 2>&1; then \
 	        echo "check-no-fp: saw no FP/SIMD in $$elf, which uses NEON: the checker is broken"; exit 1; fi; \
 	    echo "check-no-fp: sees the NEON code of $$elf (checker self-test)"; done
-	@for pd in vmm fp_service neon_worker; do \
+	@for pd in vmm fp_service neon_worker ticker; do \
 	    extra=$$([ $$pd = vmm ] && echo guest_image_size); \
 	    for p in lazy eager; do scripts/check-symbols.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/$$p/$$pd.elf $$extra || exit 1; done; \
 	done

@@ -18,6 +18,7 @@ mod proto;
 pub mod psci;
 mod sysreg;
 mod table;
+pub mod ticker;
 mod uart;
 
 /// Constants generated from system.xml by build.rs.

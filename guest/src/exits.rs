@@ -39,10 +39,20 @@ fn unclaimed_mmio_aborts() -> CheckResult {
     let still_expected = EXPECT_ABORT.swap(false, Ordering::SeqCst);
     let esr = ABORT_ESR.load(Ordering::SeqCst);
     let far = ABORT_FAR.load(Ordering::SeqCst);
-    expect_eq("abort-taken", FailReason::UnclaimedMmio, still_expected as u64, 0)?;
+    expect_eq(
+        "abort-taken",
+        FailReason::UnclaimedMmio,
+        still_expected as u64,
+        0,
+    )?;
     expect_eq("abort-ec", FailReason::UnclaimedMmio, esr >> 26, 0x25)?;
     expect_eq("abort-dfsc", FailReason::UnclaimedMmio, esr & 0x3f, 0x10)?;
-    expect_eq("abort-far", FailReason::UnclaimedMmio, far, abi::GUEST_UNCLAIMED_MMIO)
+    expect_eq(
+        "abort-far",
+        FailReason::UnclaimedMmio,
+        far,
+        abi::GUEST_UNCLAIMED_MMIO,
+    )
 }
 
 /// HVC (UnknownSyscall fault) and SMC (VCPUFault EC 0x17): `hc::VERSION` → `hc::ABI_VERSION`.

@@ -37,6 +37,21 @@ pub use invocation::{
 };
 pub use ipc::{get_mr, set_mr, MessageInfo, MSG_MAX_LENGTH};
 
+/// Gives up the rest of this PD's budget until its next replenishment (MCS `seL4_Yield`).
+pub fn yield_budget() {
+    syscall::yield_budget();
+}
+
+/// The physical counter (`CNTPCT_EL0`; Microkit's kernels let EL0 read it) and its frequency.
+pub fn counter() -> (u64, u64) {
+    let (t, f): (u64, u64);
+    // SAFETY: reads of two system registers the kernel exports to EL0; no side effects.
+    unsafe {
+        core::arch::asm!("isb", "mrs {t}, cntpct_el0", "mrs {f}, cntfrq_el0", t = out(reg) t, f = out(reg) f, options(nomem, nostack));
+    }
+    (t, f)
+}
+
 /// Prints to the PD's console (the UART if one was set, else `seL4_DebugPutChar` on
 /// printing kernels, else nothing).
 #[macro_export]

@@ -11,6 +11,7 @@ const SYS_REPLY_RECV: i64 = -2;
 const SYS_NB_SEND_RECV: i64 = -3;
 const SYS_SEND: i64 = -5;
 const SYS_RECV: i64 = -7;
+const SYS_YIELD: i64 = -11;
 const SYS_DEBUG_PUT_CHAR: i64 = -12;
 
 #[inline(always)]
@@ -104,6 +105,16 @@ pub(crate) fn send(dest: Cap, info: MessageInfo) {
             in("x0") dest.0, in("x1") info.0,
             in("x2") i0, in("x3") i1, in("x4") i2, in("x5") i3,
             in("x7") SYS_SEND, options(nostack));
+    }
+}
+
+/// `seL4_Yield` (MCS): gives up the rest of the current budget; the thread runs again at its
+/// scheduling context's next replenishment.
+#[inline(always)]
+pub(crate) fn yield_budget() {
+    // SAFETY: a syscall without arguments or results; the kernel changes no user registers.
+    unsafe {
+        asm!("svc #0", in("x7") SYS_YIELD, options(nostack, nomem));
     }
 }
 

@@ -17,6 +17,7 @@ microkit_rt::patched_u64!(guest_image_size);
 
 const FP_SERVICE: Channel = Channel::new(sdf_vmm::channel::FP_SERVICE);
 const UART_IRQ: Channel = Channel::new(sdf_vmm::irq::IRQ33);
+const TICKER: Channel = Channel::new(sdf_vmm::channel::TICKER);
 
 fn init() -> vm::Vm {
     // SAFETY: system.xml maps the board's PL011 at this address as device memory (build.rs
@@ -31,6 +32,9 @@ fn init() -> vm::Vm {
             memory::shared::<FpTable>(sdf_vmm::map::FP_TABLE.vaddr),
         )
     };
+    // SAFETY: the ticker page is mapped read-only here by system.xml; it holds only atomics.
+    let ticker =
+        unsafe { memory::shared::<lazyfp::ticker::TickerPage>(sdf_vmm::map::TICKER_PAGE.vaddr) };
     let vcpu = Child::new(sdf_vm::VCPUS[0].id);
     let core = sdf_vm::VCPUS[0].cpu as u64;
     microkit_rt::enable_rx_interrupt();
@@ -44,13 +48,16 @@ fn init() -> vm::Vm {
         NUM_CORES,
         image.len()
     );
-    vm::Vm::start(vcpu, core, ram, image, table)
+    vm::Vm::start(vcpu, core, ram, image, table, ticker)
 }
 
 impl microkit_rt::Handler for vm::Vm {
     type Error = vm::VmmError;
 
     fn notified(&mut self, channels: ChannelSet) -> Result<(), Self::Error> {
+        if channels.contains(TICKER) {
+            self.ticker_tick();
+        }
         if channels.contains(UART_IRQ) {
             self.console_input();
             if let Err(e) = microkit_rt::irq_ack(UART_IRQ) {

@@ -36,7 +36,10 @@ const fn parse_u64(s: &str) -> u64 {
     let mut i = 0;
     let mut v = 0u64;
     while i < b.len() {
-        assert!(b[i].is_ascii_digit(), "LAZYFP_NEON_EVERY must be a decimal number");
+        assert!(
+            b[i].is_ascii_digit(),
+            "LAZYFP_NEON_EVERY must be a decimal number"
+        );
         v = v * 10 + (b[i] - b'0') as u64;
         i += 1;
     }
@@ -148,6 +151,8 @@ pub struct Vm {
     stats: ExitStats,
     report: GuestReport,
     running: bool,
+    ticker: &'static lazyfp::ticker::TickerPage,
+    latency: lazyfp::ticker::LatencyStats,
 }
 
 fn apply(tcb: Tcb, action: FpAction) -> Result<(), VmmError> {
@@ -172,6 +177,7 @@ impl Vm {
         ram: &'static mut [u8],
         image: &'static [u8],
         table: &'static FpTable,
+        ticker: &'static lazyfp::ticker::TickerPage,
     ) -> Self {
         let mut vm = Self {
             vcpu,
@@ -190,6 +196,8 @@ impl Vm {
             stats: ExitStats::default(),
             report: GuestReport::default(),
             running: false,
+            ticker,
+            latency: lazyfp::ticker::LatencyStats::default(),
         };
         // run_map_fp: attach to the per-core table before the vCPU first runs.
         let started = vm
@@ -346,7 +354,7 @@ impl Vm {
             }
             Exit::Vppi { irq } => {
                 self.stats.vppi += 1;
-                if NEON_EVERY_TICKS != 0 && self.stats.vppi % NEON_EVERY_TICKS == 0 {
+                if NEON_EVERY_TICKS != 0 && self.stats.vppi.is_multiple_of(NEON_EVERY_TICKS) {
                     // The NEON worker's rate: it works on this core every N guest timer ticks,
                     // so guests that make no lazyfp hypercalls (Linux) still meet NEON pressure.
                     self.stats.interferences += 1;
@@ -528,6 +536,12 @@ impl Vm {
         Ok(RESUME)
     }
 
+    /// The ticker signalled: how long its notification waited.
+    pub fn ticker_tick(&mut self) {
+        let now = microkit_rt::counter().0;
+        self.latency.record(self.ticker.latest(), now);
+    }
+
     /// Raises the guest's UART interrupt when the emulated line goes high.
     fn update_uart_irq(&mut self) -> Result<(), VmmError> {
         let level = self.uart.irq_level();
@@ -626,6 +640,16 @@ impl Vm {
             "lazyfp: fp-service core{}: grants={grants} savebacks={sb} open={open} leaks={leaks} errors={errors}",
             self.fp.core()
         );
+        if let Some(l) = self.latency.summary(microkit_rt::counter().1) {
+            say!(
+                "lazyfp: notify-latency n={} median_ns={} p90_ns={} max_ns={} merged={}",
+                l.count,
+                l.median_ns,
+                l.p90_ns,
+                l.max_ns,
+                self.latency.merged
+            );
+        }
         if let Some([iters, mismatches, bad]) = self.report.torture {
             let pass = mismatches == 0 && leaks == 0;
             let verdict = if pass { "PASS" } else { "FAIL" };

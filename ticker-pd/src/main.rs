@@ -1,0 +1,42 @@
+//! The ticker: once per MCS period it preempts whatever runs on its core, stamps the physical
+//! counter into the shared page and signals the VMM (see `lazyfp::ticker`).
+#![no_std]
+#![no_main]
+
+use lazyfp::sdf::ticker as sdf_self;
+use lazyfp::ticker::TickerPage;
+use microkit_rt::{memory, notify, Channel, Child, MessageInfo};
+
+const VMM: Channel = Channel::new(sdf_self::channel::VMM);
+
+struct Ticker;
+
+/// Never returns: stamp, signal, give up the budget until the next period.
+fn init() -> Ticker {
+    // SAFETY: system.xml maps the ticker page read-write here (build.rs checked the map); it
+    // holds only atomics, read by the VMM.
+    let page = unsafe { memory::shared::<TickerPage>(sdf_self::map::TICKER_PAGE.vaddr) };
+    loop {
+        page.stamp(microkit_rt::counter().0);
+        notify(VMM);
+        microkit_rt::yield_budget();
+    }
+}
+
+impl microkit_rt::Handler for Ticker {
+    type Error = core::convert::Infallible;
+
+    fn protected(&mut self, _ch: Channel, _info: MessageInfo) -> Result<MessageInfo, Self::Error> {
+        Ok(MessageInfo::new(microkit_rt::PPC_ERROR_LABEL, 0))
+    }
+
+    fn fault(
+        &mut self,
+        _child: Child,
+        _info: MessageInfo,
+    ) -> Result<Option<MessageInfo>, Self::Error> {
+        Ok(None)
+    }
+}
+
+microkit_rt::protection_domain!(init);
