@@ -44,14 +44,12 @@ fn init() -> Worker {
     }
 }
 
+/// A protected call as the register-only hand-over sends it: channel, info, message registers.
+type Request<M> = (Channel, MessageInfo, M);
+
 impl Worker {
     /// neon_end (with the leak count) and the next neon_begin, as register-only messages.
-    fn requests(
-        &self,
-    ) -> (
-        (Channel, MessageInfo, [u64; 2]),
-        (Channel, MessageInfo, u64),
-    ) {
+    fn requests(&self) -> (Request<[u64; 2]>, Request<u64>) {
         let (end_label, end_mrs, end_len) = FpServiceOp::NeonEnd {
             core: CORE,
             leaks: self.leaks + self.checksum_errors,
