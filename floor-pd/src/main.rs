@@ -14,7 +14,7 @@
 
 use lazyfp::abi;
 use lazyfp::sdf::{vm as sdf_vm, vmm as sdf_vmm};
-use microkit_rt::{get_mr, memory, set_mr, Channel, Child, Frame, MessageInfo, Tcb, UserContext};
+use microkit_rt::{get_mr, memory, set_mr, Child, Frame, MessageInfo, Tcb, UserContext};
 
 microkit_rt::patched_u64!(guest_image_size);
 
@@ -77,10 +77,6 @@ impl Floor {
 
 impl microkit_rt::Handler for Floor {
     type Error = core::convert::Infallible;
-
-    fn protected(&mut self, _ch: Channel, _info: MessageInfo) -> Result<MessageInfo, Self::Error> {
-        Ok(MessageInfo::new(microkit_rt::PPC_ERROR_LABEL, 0))
-    }
 
     fn fault(
         &mut self,

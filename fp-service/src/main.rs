@@ -6,7 +6,7 @@
 
 use lazyfp::sdf::{fp_service as sdf_self, neon_worker, NUM_CORES};
 use lazyfp::{BeginStep, FpService, FpServiceError, FpServiceOp, FpTable, SavebackOp};
-use microkit_rt::{get_mr, memory, ppcall, println, set_mr, Channel, Child, MessageInfo};
+use microkit_rt::{get_mr, memory, ppcall, println, set_mr, Channel, MessageInfo};
 
 const VMM: Channel = Channel::new(sdf_self::channel::VMM);
 
@@ -90,15 +90,6 @@ impl microkit_rt::Handler for Service {
             set_mr(0, e.detail());
             MessageInfo::new(e.code(), 1)
         }))
-    }
-
-    fn fault(
-        &mut self,
-        child: Child,
-        _info: MessageInfo,
-    ) -> Result<Option<MessageInfo>, Self::Error> {
-        println!("fp_service: unexpected fault from child {}", child.index());
-        Ok(None)
     }
 }
 

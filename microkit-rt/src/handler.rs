@@ -23,20 +23,38 @@ pub trait Handler {
         Ok(())
     }
 
-    /// A protected procedure call on `channel`; the returned info is the reply.
+    /// A protected procedure call on `channel`; the returned info is the reply. By default a PD
+    /// serves none: the caller gets [`PPC_ERROR_LABEL`].
     fn protected(
         &mut self,
         channel: Channel,
         msg_info: MessageInfo,
-    ) -> Result<MessageInfo, Self::Error>;
+    ) -> Result<MessageInfo, Self::Error> {
+        let _ = msg_info;
+        println!(
+            "{}: no protected procedures (call on channel {})",
+            crate::pd_name(),
+            channel.index()
+        );
+        Ok(MessageInfo::new(PPC_ERROR_LABEL, 0))
+    }
 
     /// A fault of `child` (a child PD or vCPU); `Some(info)` replies (label 0 resumes it),
-    /// `None` leaves it blocked: the handler must then have suspended it.
+    /// `None` leaves it blocked: the handler must then have suspended it. By default a PD has no
+    /// children whose faults it handles.
     fn fault(
         &mut self,
         child: Child,
         msg_info: MessageInfo,
-    ) -> Result<Option<MessageInfo>, Self::Error>;
+    ) -> Result<Option<MessageInfo>, Self::Error> {
+        println!(
+            "{}: unexpected fault (label {}) from child {}",
+            crate::pd_name(),
+            msg_info.label(),
+            child.index()
+        );
+        Ok(None)
+    }
 }
 
 pub(crate) fn event_loop<H: Handler>(mut h: H, passive: bool, irqs: u64) -> ! {

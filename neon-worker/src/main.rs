@@ -10,7 +10,7 @@ use lazyfp::FpServiceOp;
 use microkit_rt::{
     checksum_neon, checksum_scalar, ppcall, println, set_mr, vregs_ppcall_wait_ppcall,
 };
-use microkit_rt::{Channel, Child, MessageInfo, VRegs};
+use microkit_rt::{Channel, MessageInfo, VRegs};
 
 const FP_SERVICE: Channel = Channel::new(sdf_self::channel::FP_SERVICE);
 const CORE: u64 = sdf_self::CPU as u64;
@@ -146,18 +146,6 @@ mod section {
 
 impl microkit_rt::Handler for Worker {
     type Error = core::convert::Infallible;
-
-    fn protected(&mut self, _ch: Channel, _info: MessageInfo) -> Result<MessageInfo, Self::Error> {
-        Ok(MessageInfo::new(microkit_rt::PPC_ERROR_LABEL, 0))
-    }
-
-    fn fault(
-        &mut self,
-        _child: Child,
-        _info: MessageInfo,
-    ) -> Result<Option<MessageInfo>, Self::Error> {
-        Ok(None)
-    }
 }
 
 microkit_rt::protection_domain!(init);

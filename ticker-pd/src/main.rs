@@ -5,7 +5,7 @@
 
 use lazyfp::sdf::ticker as sdf_self;
 use lazyfp::ticker::TickerPage;
-use microkit_rt::{memory, notify, Channel, Child, MessageInfo};
+use microkit_rt::{memory, notify, Channel};
 
 const VMM: Channel = Channel::new(sdf_self::channel::VMM);
 
@@ -25,18 +25,6 @@ fn init() -> Ticker {
 
 impl microkit_rt::Handler for Ticker {
     type Error = core::convert::Infallible;
-
-    fn protected(&mut self, _ch: Channel, _info: MessageInfo) -> Result<MessageInfo, Self::Error> {
-        Ok(MessageInfo::new(microkit_rt::PPC_ERROR_LABEL, 0))
-    }
-
-    fn fault(
-        &mut self,
-        _child: Child,
-        _info: MessageInfo,
-    ) -> Result<Option<MessageInfo>, Self::Error> {
-        Ok(None)
-    }
 }
 
 microkit_rt::protection_domain!(init);
