@@ -30,7 +30,9 @@ OUT := $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/$(VARIANT)
 LAZYFP_SDF := $(abspath $(OUT)/system.xml)
 # Guest timer ticks between NEON worker sections (0: only when the guest asks).
 LAZYFP_NEON_EVERY ?= 1
-export MICROKIT_SDK MICROKIT_BOARD MICROKIT_CONFIG FP_POLICY LAZYFP_TORTURE_ITERS LAZYFP_SDF LAZYFP_NEON_EVERY
+# 1: the ticker PD signals the VMM every millisecond (notification-latency measurement).
+LAZYFP_TICKER ?= 0
+export MICROKIT_SDK MICROKIT_BOARD MICROKIT_CONFIG FP_POLICY LAZYFP_TORTURE_ITERS LAZYFP_SDF LAZYFP_NEON_EVERY LAZYFP_TICKER
 HOST_CARGO_DIR := $(abspath $(BUILD_DIR))/cargo/host
 MKBUNDLE = $(CARGO) run -q --release --target-dir $(HOST_CARGO_DIR) -p lazyfp-mkbundle --
 CARGO_DIR := $(abspath $(BUILD_DIR))/cargo/$(MICROKIT_CONFIG)-$(VARIANT)
@@ -149,8 +151,14 @@ bench: prereqs
 	@set -e; for cfg in release debug; do for v in lazy eager floor; do \
 	    pol=$$([ $$v = eager ] && echo eager || echo lazy); crate=$$([ $$v = floor ] && echo floor-pd || echo vmm-pd); \
 	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol VMM_CRATE=$$crate \
-	        VARIANT=bench-$$v GUEST_FEATURES=bench >/dev/null; \
+	        VARIANT=bench-$$v GUEST_FEATURES=bench LAZYFP_TICKER=0 >/dev/null; \
 	    scripts/bench-run.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/bench-$$v/loader.img $(BENCH_DIR)/$$cfg-$$v.log $(TEST_TIMEOUT); \
+	done; \
+	for v in lazy eager; do \
+	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$v VARIANT=bench-latency-$$v \
+	        GUEST_FEATURES=bench LAZYFP_TICKER=1 >/dev/null; \
+	    scripts/bench-run.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/bench-latency-$$v/loader.img \
+	        $(BENCH_DIR)/$$cfg-$$v-latency.log $(TEST_TIMEOUT) "lazyfp: notify-latency"; \
 	done; done
 	@set -e; for cfg in release debug; do \
 	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=lazy GUEST=linux VARIANT=bench-linux \
@@ -160,7 +168,9 @@ bench: prereqs
 	done
 	scripts/bench-report.py $(BENCH_DIR) $(BENCH_DIR)/release-lazy.log $(BENCH_DIR)/release-eager.log \
 	    $(BENCH_DIR)/release-floor.log $(BENCH_DIR)/debug-lazy.log $(BENCH_DIR)/debug-eager.log $(BENCH_DIR)/debug-floor.log \
-	    $(BENCH_DIR)/release-linux.log $(BENCH_DIR)/debug-linux.log
+	    $(BENCH_DIR)/release-linux.log $(BENCH_DIR)/debug-linux.log \
+	    $(BENCH_DIR)/release-lazy-latency.log $(BENCH_DIR)/release-eager-latency.log \
+	    $(BENCH_DIR)/debug-lazy-latency.log $(BENCH_DIR)/debug-eager-latency.log
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -43,7 +43,7 @@ CSV_HEADER = ("config", "variant", "kind", "fp", "neon") + FIELDS
 FLOOR_FACTOR = 1.10
 HVC_LIMIT = 2300
 
-NAME_RE = re.compile(r"^(release|debug)-(lazy|eager|floor|linux)\.log$")
+NAME_RE = re.compile(r"^(release|debug)-(lazy|eager|floor|linux|lazy-latency|eager-latency)\.log$")
 # The Linux guest's run (variant "linux"): exitbench's line and the kernel's `Run /init` time.
 EXITBENCH_RE = re.compile(r"lazyfp: exitbench gicd_read_ns=(?P<gicd>\d+)(?:.*?syscall_ns=(?P<sys>\d+))?")
 RUN_INIT_RE = re.compile(r"\[\s*(?P<t>\d+\.\d+)\] Run /init as init process")
@@ -91,6 +91,11 @@ def parse_log(path):
     with open(path, "rb") as f:
         text = f.read().decode("utf-8", errors="replace")
     rows = {}
+    if variant.endswith("-latency"):
+        lat = LATENCY_RE.search(text)
+        if not lat:
+            raise InputError(f"{path}: no 'lazyfp: notify-latency' line; its last 10 lines:\n{tail(text)}")
+        return config, variant, {"latency": {k: int(lat.group(k)) for k in ("n", "median", "p90", "max")}}, []
     if variant == "linux":
         e = EXITBENCH_RE.search(text)
         r = RUN_INIT_RE.search(text)
@@ -114,9 +119,6 @@ def parse_log(path):
     if not rows:
         raise InputError(f"{path}: no 'bench:' lines; its last 10 lines:\n{tail(text)}")
     infos = [i.group("text").strip() for i in INFO_RE.finditer(text)]
-    lat = LATENCY_RE.search(text)
-    if lat:
-        rows["latency"] = {k: int(lat.group(k)) for k in ("n", "median", "p90", "max")}
     return config, variant, rows, infos
 
 
@@ -150,8 +152,9 @@ def load(paths):
         if variant == "linux":
             data.linux[config] = rows
             continue
-        if "latency" in rows:
-            data.latency[(config, variant)] = rows.pop("latency")
+        if variant.endswith("-latency"):
+            data.latency[(config, variant.removesuffix("-latency"))] = rows["latency"]
+            continue
         for (kind, fp, neon), r in rows.items():
             data.rows[(config, variant, kind, fp, neon)] = r
         data.infos += [(os.path.basename(p), t) for t in infos]

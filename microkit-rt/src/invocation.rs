@@ -208,10 +208,11 @@ impl Tcb {
             words: core::mem::MaybeUninit::uninit(),
             len,
         };
-        let base = f.base();
+        let (dst, src) = (f.base(), crate::ipc::mr_base());
         for i in 0..len {
-            // SAFETY: `i < len <= 36` stays inside the array; this initialises word i.
-            unsafe { base.add(i).write(get_mr(i)) };
+            // SAFETY: `i < len <= 36` stays inside the frame's array and inside msg[] (120
+            // words); this initialises word i. Volatile keeps a plain word loop (no memcpy call).
+            unsafe { dst.add(i).write(src.add(i).read_volatile()) };
         }
         Ok(f)
     }
@@ -222,8 +223,10 @@ impl Tcb {
         let count = count.min(frame.len);
         set_mr(0, 0);
         set_mr(1, count as u64);
+        let (src, dst) = (frame.words.as_ptr().cast::<u64>(), crate::ipc::mr_base());
         for i in 0..count {
-            set_mr(2 + i, frame.get(i));
+            // SAFETY: `i < count <= frame.len` words are initialised; `2 + i < 38` stays in msg[].
+            unsafe { dst.add(2 + i).write_volatile(src.add(i).read()) };
         }
         invoke(self.0, k::TCB_WRITE_REGISTERS, 2 + count).map(drop)
     }

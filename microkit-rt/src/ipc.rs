@@ -29,6 +29,12 @@ fn mr_ptr(i: usize) -> *mut u64 {
     (IPC_BUFFER + 8 + 8 * i.min(MSG_MAX_LENGTH - 1)) as *mut u64
 }
 
+/// The first message register (callers stay below [`MSG_MAX_LENGTH`]).
+#[inline(always)]
+pub(crate) fn mr_base() -> *mut u64 {
+    (IPC_BUFFER + 8) as *mut u64
+}
+
 /// Copies MR`start`.. into `dst` (at most up to the end of the message registers).
 #[inline(always)]
 pub(crate) fn copy_from_mrs(start: usize, dst: &mut [u64]) {
