@@ -1,25 +1,16 @@
-//! Loading a guest image into guest RAM: an AArch64 ELF (its PT_LOAD segments at their physical
-//! addresses) or a raw binary at a given address.
+//! Reading guest images: an AArch64 ELF's entry and PT_LOAD segments, and the arm64 Linux Image
+//! header. Used at build time by `mkbundle`, which decides where everything goes.
 use core::fmt;
 
-/// Why an image cannot be loaded.
+/// Why an image cannot be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ImageError {
-    Empty,
     /// ELF magic present but not a 64-bit little-endian AArch64 executable.
     NotAarch64Elf,
     Truncated {
         need: u64,
         have: u64,
     },
-    /// A segment or the raw image does not fit guest RAM.
-    OutsideRam {
-        addr: u64,
-        size: u64,
-    },
-    EntryOutsideRam(u64),
-    /// A raw image without GUEST_ENTRY.
-    RawWithoutEntry,
     TooManySegments,
     /// No "ARM\x64" magic at 0x38 (the value found there).
     NotArm64Image(u32),
@@ -28,7 +19,6 @@ pub enum ImageError {
 impl fmt::Display for ImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Empty => write!(f, "guest image is empty"),
             Self::NotAarch64Elf => write!(
                 f,
                 "guest image is an ELF but not a 64-bit little-endian AArch64 one"
@@ -36,14 +26,6 @@ impl fmt::Display for ImageError {
             Self::Truncated { need, have } => {
                 write!(f, "guest image truncated: needs {need} bytes, has {have}")
             }
-            Self::OutsideRam { addr, size } => {
-                write!(
-                    f,
-                    "guest image part at {addr:#x} ({size} bytes) lies outside guest RAM"
-                )
-            }
-            Self::EntryOutsideRam(e) => write!(f, "guest entry {e:#x} lies outside guest RAM"),
-            Self::RawWithoutEntry => write!(f, "raw guest image needs GUEST_ENTRY"),
             Self::TooManySegments => write!(
                 f,
                 "guest ELF has more than {MAX_SEGMENTS} loadable segments"
@@ -80,17 +62,6 @@ fn u32_at(img: &[u8], off: u64) -> Result<u32, ImageError> {
 
 fn u64_at(img: &[u8], off: u64) -> Result<u64, ImageError> {
     rd::<8>(img, off).map(u64::from_le_bytes)
-}
-
-/// The part of RAM that `[addr, addr + size)` covers.
-fn ram_slice(ram: &mut [u8], ram_base: u64, addr: u64, size: u64) -> Result<&mut [u8], ImageError> {
-    let err = ImageError::OutsideRam { addr, size };
-    let start = addr.checked_sub(ram_base).ok_or(err)?;
-    let end = start.checked_add(size).ok_or(err)?;
-    if end > ram.len() as u64 {
-        return Err(err);
-    }
-    Ok(&mut ram[start as usize..end as usize])
 }
 
 /// A PT_LOAD segment: file bytes `[offset, offset + file_size)` go to guest-physical `paddr`,
@@ -173,36 +144,6 @@ pub fn arm64_image(image: &[u8]) -> Result<Arm64Image, ImageError> {
     })
 }
 
-/// Loads `image` into `ram` (guest-physical `ram_base`); returns the entry point.
-/// `raw_entry` is the load and entry address of a raw (non-ELF) image.
-pub fn load_image(
-    image: &[u8],
-    ram: &mut [u8],
-    ram_base: u64,
-    raw_entry: Option<u64>,
-) -> Result<u64, ImageError> {
-    if image.is_empty() {
-        return Err(ImageError::Empty);
-    }
-    if !image.starts_with(b"\x7fELF") {
-        let entry = raw_entry.ok_or(ImageError::RawWithoutEntry)?;
-        ram_slice(ram, ram_base, entry, image.len() as u64)?.copy_from_slice(image);
-        return Ok(entry);
-    }
-    let (entry, segments) = elf_layout(image)?;
-    for seg in &segments {
-        let dst = ram_slice(ram, ram_base, seg.paddr, seg.mem_size)?;
-        let (file_part, zero_part) = dst.split_at_mut(seg.file_size as usize);
-        file_part
-            .copy_from_slice(&image[seg.offset as usize..(seg.offset + seg.file_size) as usize]);
-        zero_part.fill(0);
-    }
-    if ram_slice(ram, ram_base, entry, 4).is_err() {
-        return Err(ImageError::EntryOutsideRam(entry));
-    }
-    Ok(entry)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,51 +170,39 @@ mod tests {
     }
 
     #[test]
-    fn elf_segments_land_at_paddr_and_bss_is_zeroed() {
-        let mut ram = vec![0xeeu8; 0x1000];
+    fn elf_layout_reads_entry_and_segments() {
         let img = elf(0x4000_0100, 0x4000_0100, &[1, 2, 3], 6);
+        let (entry, segs) = elf_layout(&img).unwrap();
+        assert_eq!(entry, 0x4000_0100);
         assert_eq!(
-            load_image(&img, &mut ram, 0x4000_0000, None),
-            Ok(0x4000_0100)
+            &segs[..],
+            &[Segment {
+                paddr: 0x4000_0100,
+                offset: 120,
+                file_size: 3,
+                mem_size: 6
+            }]
         );
-        assert_eq!(&ram[0x100..0x107], &[1, 2, 3, 0, 0, 0, 0xee]);
     }
 
     #[test]
-    fn bad_images_are_refused() {
-        let mut ram = vec![0u8; 0x1000];
-        assert_eq!(
-            load_image(&[], &mut ram, 0x4000_0000, None),
-            Err(ImageError::Empty)
-        );
-        assert_eq!(
-            load_image(b"raw", &mut ram, 0x4000_0000, None),
-            Err(ImageError::RawWithoutEntry)
-        );
-        let img = elf(0x4000_0000, 0x4000_0ffe, &[1, 2, 3], 3);
-        assert_eq!(
-            load_image(&img, &mut ram, 0x4000_0000, None),
-            Err(ImageError::OutsideRam {
-                addr: 0x4000_0ffe,
-                size: 3
-            })
-        );
-        let img = elf(0x5000_0000, 0x4000_0000, &[1], 1);
-        assert_eq!(
-            load_image(&img, &mut ram, 0x4000_0000, None),
-            Err(ImageError::EntryOutsideRam(0x5000_0000))
-        );
-        let mut img = elf(0x4000_0000, 0x4000_0000, &[1], 1);
-        img[18] = 62; // x86-64
-        assert_eq!(
-            load_image(&img, &mut ram, 0x4000_0000, None),
-            Err(ImageError::NotAarch64Elf)
-        );
-        let img = elf(0x4000_0000, 0x4000_0000, &[1, 2], 2);
+    fn bad_elves_are_refused() {
         assert!(matches!(
-            load_image(&img[..100], &mut ram, 0x4000_0000, None),
+            elf_layout(b"\x7fEL"),
             Err(ImageError::Truncated { .. })
         ));
+        let mut img = elf(0x4000_0000, 0x4000_0000, &[1], 1);
+        img[18] = 62; // x86-64
+        assert_eq!(elf_layout(&img), Err(ImageError::NotAarch64Elf));
+        let img = elf(0x4000_0000, 0x4000_0000, &[1, 2], 2);
+        assert!(
+            matches!(elf_layout(&img[..121]), Err(ImageError::Truncated { .. })),
+            "segment data cut off"
+        );
+        assert!(
+            matches!(elf_layout(&img[..100]), Err(ImageError::Truncated { .. })),
+            "program header cut off"
+        );
     }
 
     #[test]
@@ -296,22 +225,5 @@ mod tests {
             arm64_image(&img[..40]),
             Err(ImageError::Truncated { .. })
         ));
-    }
-
-    #[test]
-    fn raw_image_at_entry() {
-        let mut ram = vec![0u8; 0x1000];
-        assert_eq!(
-            load_image(b"\x01\x02", &mut ram, 0x4000_0000, Some(0x4000_0800)),
-            Ok(0x4000_0800)
-        );
-        assert_eq!(&ram[0x800..0x802], &[1, 2]);
-        assert_eq!(
-            load_image(b"\x01\x02", &mut ram, 0x4000_0000, Some(0x3fff_ffff)),
-            Err(ImageError::OutsideRam {
-                addr: 0x3fff_ffff,
-                size: 2
-            })
-        );
     }
 }

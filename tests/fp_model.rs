@@ -1,7 +1,7 @@
 //! Property tests: lazyfp's FP hooks ([`VcpuFp`]), the shared per-core table ([`FpTable`]) and
 //! fp-service's logic ([`FpService`]) driven against a model of seL4 16's FPU mechanism.
 //!
-//! The kernel model ([`Kernel`]) follows /work/shared/sel4-microkit-facts.md, "FP/SIMD in seL4
+//! The kernel model ([`Kernel`]) follows the project's shared seL4/Microkit facts (sel4-microkit-facts.md), "FP/SIMD in seL4
 //! 16". The system around it ([`System`]) drives lazyfp the way the PDs do:
 //! - the VMM (vmm-pd `Vm`): `run_map_fp` + `load_fp` before the vCPU's first run; every exit is
 //!   decoded (`decode_exit`), dispatched (an FP trap → `fp_trap`) and followed by `ctxsync_fp`;
