@@ -18,6 +18,8 @@ LAZYFP_TORTURE_ITERS ?= 100000
 # plays the VMM (floor-pd for the benchmark floor), and the output directory name.
 GUEST_FEATURES ?=
 VMM_CRATE ?= vmm-pd
+# Edits of the derived system description for a scenario, e.g. SDF_SET=fp_service.cpu=1.
+SDF_SET ?=
 VARIANT ?= $(FP_POLICY)$(if $(filter linux,$(GUEST)),-linux)
 RUN_TIMEOUT ?= 900
 # Seconds of in-guest fpstress in the Linux system test.
@@ -62,7 +64,8 @@ sdk-check:
 # VMM gets fpu="true". Every build of this policy reads its constants from it (LAZYFP_SDF).
 sdf: prereqs
 	@mkdir -p $(OUT)
-	$(CARGO) run -q --release --target-dir $(HOST_CARGO_DIR) -p lazyfp-build --bin sdf-variant -- --policy $(FP_POLICY) system.xml $(OUT)/system.xml
+	$(CARGO) run -q --release --target-dir $(HOST_CARGO_DIR) -p lazyfp-build --bin sdf-variant -- --policy $(FP_POLICY) \
+	    $(foreach e,$(SDF_SET),--set $(e)) system.xml $(OUT)/system.xml
 
 # Every PD ELF and the guest image, for this config and policy.
 pds: sdf
@@ -122,7 +125,8 @@ test-elves: prereqs
 	done
 
 # Full-system tests in QEMU on debug and release, both policies, the test guest and Linux with
-# fpstress under NEON pressure (needs an SDK).
+# fpstress under NEON pressure, the Linux shell, and (smp-debug, 4 cores) fp-service on another
+# core than the VMM, the vCPU and the NEON worker (needs an SDK).
 system-test:
 	@if [ -z "$(MICROKIT_SDK)" ]; then \
 	    echo "############ lazyfp: SYSTEM TEST SKIPPED: no Microkit SDK (MICROKIT_SDK unset and /opt/microkit-sdk absent): $(SDK_HINT) ############"; \
@@ -139,6 +143,12 @@ system-test:
 	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=debug FP_POLICY=lazy GUEST=linux; \
 	    scripts/linux-shell-test.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/debug/lazy-linux/loader.img \
 	        $(BUILD_DIR)/$(MICROKIT_BOARD)/debug/lazy-linux/shell.log $(TEST_TIMEOUT); \
+	    if [ -d "$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/smp-debug" ]; then \
+	        $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=smp-debug FP_POLICY=lazy VARIANT=lazy-smp \
+	            SDF_SET=fp_service.cpu=1; \
+	        QEMU_SMP=4 scripts/system-test.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/smp-debug/lazy-smp/loader.img \
+	            $(BUILD_DIR)/$(MICROKIT_BOARD)/smp-debug/lazy-smp/serial.log lazy $(TEST_TIMEOUT) $(LAZYFP_TORTURE_ITERS); \
+	    else echo "lazyfp: the SDK has no smp-debug config: multi-core test skipped"; fi; \
 	fi
 
 # ---- benchmarks (needs an SDK) ----

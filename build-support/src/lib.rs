@@ -23,7 +23,7 @@ pub use sdf::{
     Unmet, Vcpu, VirtualMachine,
 };
 pub use sdk::{kernel_facts, labels_rs, Invocation, KernelFacts, LabelMismatch, Labels, SdkError};
-pub use variant::sdf_variant;
+pub use variant::{sdf_variant, sdf_variant_with};
 
 /// Reads, validates and checks `system_xml` against lazyfp's requirements under `policy`, and
 /// generates the Rust constants for the root crate's `sdf` module.

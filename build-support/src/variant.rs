@@ -9,35 +9,67 @@ use crate::sdf::{check_requirements, parse, FpPolicy, SdfError, Unmet, VMM};
 /// that the result is valid and meets lazyfp's requirements under `policy`. `file` names the
 /// source in messages; line numbers stay those of the source.
 pub fn sdf_variant(file: &str, xml: &str, policy: FpPolicy) -> Result<String, SdfError> {
+    sdf_variant_with(file, xml, policy, &[])
+}
+
+/// [`sdf_variant`], plus `sets`: (PD name, attribute, value) edits of other PDs' attributes (a
+/// test scenario's placement, e.g. fp_service on another core), checked the same way.
+pub fn sdf_variant_with(
+    file: &str,
+    xml: &str,
+    policy: FpPolicy,
+    sets: &[(&str, &str, &str)],
+) -> Result<String, SdfError> {
+    let value = if policy.vmm_fpu() { "true" } else { "false" };
+    let mut out = set_pd_attr(file, xml, VMM, "fpu", value)?;
+    for (pd, attr, v) in sets {
+        out = set_pd_attr(file, &out, pd, attr, v)?;
+    }
+    let system = parse(file, &out)?;
+    check_requirements(&system, policy)?;
+    Ok(out)
+}
+
+/// `xml` with attribute `attr` of protection domain `pd` set to `value` (added if absent), byte
+/// for byte the same elsewhere.
+fn set_pd_attr(
+    file: &str,
+    xml: &str,
+    pd: &str,
+    attr: &str,
+    value: &str,
+) -> Result<String, SdfError> {
     let doc = Document::parse(xml).map_err(|source| SdfError::Xml {
         file: file.to_owned(),
         source,
     })?;
-    let vmm = doc
+    let node = doc
         .root_element()
         .children()
-        .find(|node| is_pd(node, VMM))
+        .find(|node| is_pd(node, pd))
         .ok_or_else(|| SdfError::Requirement {
             file: file.to_owned(),
             line: None,
-            unmet: Unmet::Pd { name: VMM },
+            unmet: Unmet::Pd {
+                name: if pd == VMM {
+                    VMM
+                } else {
+                    "(a protection domain named in --set)"
+                },
+            },
         })?;
-    let value = if policy.vmm_fpu() { "true" } else { "false" };
-    let (range, text) = match vmm.attributes().find(|a| a.name() == "fpu") {
-        Some(fpu) => (fpu.range_value(), value.to_owned()),
+    let (range, text) = match node.attributes().find(|a| a.name() == attr) {
+        Some(a) => (a.range_value(), value.to_owned()),
         None => {
             // Right after `<protection_domain`: the tag name has no prefix (checked by is_pd).
-            let at = vmm.range().start + "<protection_domain".len();
-            (at..at, format!(" fpu=\"{value}\""))
+            let at = node.range().start + "<protection_domain".len();
+            (at..at, format!(" {attr}=\"{value}\""))
         }
     };
     let mut out = String::with_capacity(xml.len() + text.len());
     out.push_str(xml.get(..range.start).unwrap_or_default());
     out.push_str(&text);
     out.push_str(xml.get(range.end..).unwrap_or_default());
-
-    let system = parse(file, &out)?;
-    check_requirements(&system, policy)?;
     Ok(out)
 }
 
@@ -52,6 +84,37 @@ fn is_pd(node: &Node, name: &str) -> bool {
 mod tests {
     use super::*;
     use crate::sdf::fixtures::{edit, real, LAZYFP};
+
+    #[test]
+    fn sets_move_a_pd_and_are_validated() {
+        let lazy = real();
+        let moved = sdf_variant_with(
+            "system.xml",
+            &lazy,
+            FpPolicy::Lazy,
+            &[("fp_service", "cpu", "1")],
+        )
+        .unwrap();
+        assert!(
+            moved.contains(r#"<protection_domain cpu="1" name="fp_service""#),
+            "{moved}"
+        );
+        assert!(sdf_variant_with(
+            "system.xml",
+            &lazy,
+            FpPolicy::Lazy,
+            &[("nobody", "cpu", "1")]
+        )
+        .is_err());
+        // neon_worker must share the vCPU's core: moving it alone is refused.
+        assert!(sdf_variant_with(
+            "system.xml",
+            &lazy,
+            FpPolicy::Lazy,
+            &[("neon_worker", "cpu", "1")]
+        )
+        .is_err());
+    }
 
     #[test]
     fn eager_changes_only_the_vmm_fpu() {

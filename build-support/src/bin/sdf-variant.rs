@@ -1,36 +1,52 @@
-//! `sdf-variant --policy <lazy|eager> IN OUT`: writes IN with the VMM's `fpu` set for the policy,
-//! after checking the result, so the Makefile derives the eager system from the single source.
+//! `sdf-variant --policy <lazy|eager> [--set PD.ATTR=VALUE ...] IN OUT`: writes IN with the VMM's
+//! `fpu` set for the policy (and any `--set` edits, e.g. a test scenario's placement), after
+//! checking the result, so the Makefile derives every variant from the single source.
 
-use std::{fs, path::PathBuf, process::ExitCode};
+use std::{fs, process::ExitCode};
 
-use lazyfp_build::{sdf_variant, FpPolicy};
+use lazyfp_build::{sdf_variant_with, FpPolicy};
 
-const USAGE: &str = "usage: sdf-variant --policy <lazy|eager> IN OUT";
+const USAGE: &str = "usage: sdf-variant --policy <lazy|eager> [--set PD.ATTR=VALUE ...] IN OUT";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [flag, policy, input, output] = args.as_slice() else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    };
-    if flag != "--policy" {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    }
-    match run(policy, PathBuf::from(input), PathBuf::from(output)) {
+    match run(std::env::args().skip(1).collect()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(None) => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(Some(message)) => {
             eprintln!("sdf-variant: {message}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(policy: &str, input: PathBuf, output: PathBuf) -> Result<(), String> {
-    let policy: FpPolicy = policy.parse().map_err(|e| format!("--policy: {e}"))?;
-    let xml =
-        fs::read_to_string(&input).map_err(|e| format!("{}: cannot read: {e}", input.display()))?;
-    let variant =
-        sdf_variant(&input.display().to_string(), &xml, policy).map_err(|e| e.to_string())?;
-    fs::write(&output, variant).map_err(|e| format!("{}: cannot write: {e}", output.display()))
+fn run(args: Vec<String>) -> Result<(), Option<String>> {
+    let mut policy = None;
+    let mut sets = Vec::new();
+    let mut files = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--policy" => policy = Some(it.next().ok_or(None)?),
+            "--set" => {
+                let s = it.next().ok_or(None)?;
+                let parsed = s
+                    .split_once('=')
+                    .and_then(|(k, v)| k.split_once('.').map(|(pd, attr)| (pd, attr, v)));
+                sets.push(
+                    parsed.ok_or_else(|| Some(format!("--set {s:?}: expected PD.ATTR=VALUE")))?,
+                );
+            }
+            _ => files.push(a),
+        }
+    }
+    let (Some(policy), [input, output]) = (policy, files.as_slice()) else {
+        return Err(None);
+    };
+    let policy: FpPolicy = policy.parse().map_err(|e| Some(format!("--policy: {e}")))?;
+    let xml = fs::read_to_string(input).map_err(|e| Some(format!("{input}: cannot read: {e}")))?;
+    let variant = sdf_variant_with(input, &xml, policy, &sets).map_err(|e| Some(e.to_string()))?;
+    fs::write(output, variant).map_err(|e| Some(format!("{output}: cannot write: {e}")))
 }
