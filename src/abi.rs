@@ -147,10 +147,6 @@ impl Verdict {
     }
 }
 
-/// Emulated system register the test guest reads: ACTLR_EL1 is trapped by seL4 (HCR_EL2.TACR)
-/// and the VMM answers with this value.
-pub const ACTLR_EL1_VALUE: u64 = 0;
-
 /// PL011 peripheral id registers 0xFE0..0xFEC of an Arm PL011 r1p5, and PrimeCell ids.
 pub const PL011_PERIPH_ID: [u8; 4] = [0x11, 0x10, 0x14, 0x00];
 pub const PL011_PCELL_ID: [u8; 4] = [0x0d, 0xf0, 0x05, 0xb1];

@@ -46,7 +46,7 @@ pub use fp::{FpAction, FpError, FpOwner, FpPolicy, FpStats, VcpuFp};
 pub use fpservice::{BeginStep, FpService, ServiceStats};
 pub use gic::{GicDist, GicError, ListRegs, LIST_REGS};
 pub use image::{arm64_image, elf_layout, Arm64Image, ImageError, Segment};
-pub use mmio::{MmioDevice, MmioError, MmioOp};
+pub use mmio::{MmioDevice, MmioError};
 pub use proto::{FpServiceError, FpServiceOp, SavebackError, SavebackOp};
 pub use psci::{handle_psci, PsciOutcome};
 pub use sysreg::{SysregError, TimerRegs};

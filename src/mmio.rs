@@ -1,13 +1,6 @@
 //! MMIO emulation interface: devices are registered by guest-physical range.
 use core::fmt;
 
-/// A guest access to an emulated device register.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MmioOp {
-    Read { offset: u64, size: u8 },
-    Write { offset: u64, size: u8, value: u64 },
-}
-
 /// Why a device refused an access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MmioError {

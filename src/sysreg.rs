@@ -1,8 +1,10 @@
-//! Emulation of the system registers seL4 traps for a guest.
+//! Emulation of system registers that reach the VMM as trapped accesses (EC 0x18).
 //!
-//! seL4 leaves CNTHCTL_EL2.EL1PCEN clear, so EL1 accesses to the physical timer trap (EC 0x18).
-//! The guest's timer is the virtual one (owned by seL4 and delivered as a VPPI); the physical
-//! timer is emulated as inert storage: it never fires, as if its interrupt were never enabled.
+//! On the Microkit 2.3 kernels none do: seL4's HCR_EL2 for vCPUs sets no TID/TACR/TVM bits, and
+//! these kernels export the physical timer (CNTHCTL_EL2.EL1PCEN = 1). A kernel built without
+//! that export traps EL1's physical-timer accesses; for it the physical timer is emulated as
+//! inert storage that never fires, as if its interrupt were never enabled (the guest's timer is
+//! the virtual one, owned by seL4 and delivered as a VPPI). Anything else is reported unhandled.
 use core::fmt;
 
 use crate::esr::SysregAccess;
