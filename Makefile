@@ -43,8 +43,6 @@ PD_TARGET_SOFT := aarch64-unknown-none-softfloat
 PD_TARGET_HARD := aarch64-unknown-none
 # The lazy VMM cannot contain FP/SIMD instructions; the eager one uses FP on purpose.
 VMM_TARGET := $(if $(filter eager,$(FP_POLICY)),$(PD_TARGET_HARD),$(PD_TARGET_SOFT))
-QEMU := qemu-system-aarch64 -machine virt,virtualization=on -cpu cortex-a53 -m size=2G \
-	-nographic -serial mon:stdio -no-reboot -device loader,file=$(OUT)/loader.img,addr=0x70000000,cpu-num=0
 QEMU_SMP := $(if $(findstring smp,$(MICROKIT_CONFIG)),4,1)
 
 .PHONY: bench all loader.img run test test-host test-aarch64 test-elves system-test sdf pds prereqs sdk-check clean
@@ -93,7 +91,7 @@ $(OUT)/loader.img: sdk-check pds
 	    --config $(MICROKIT_CONFIG) -o $@ -r $(OUT)/report.txt
 
 run: $(OUT)/loader.img
-	timeout --foreground $(RUN_TIMEOUT) $(QEMU) -smp $(QEMU_SMP)
+	QEMU_SMP=$(QEMU_SMP) timeout --foreground $(RUN_TIMEOUT) scripts/qemu.sh $(OUT)/loader.img
 
 include linux/linux.mk
 

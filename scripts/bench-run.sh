@@ -5,9 +5,7 @@
 # EXPECT: a line that must appear (default: the bench guest's PASS or its last case).
 set -uo pipefail
 img=$1 log=$2 limit=${3:-600} expect=${4:-}
-timeout --foreground -k 5 "$limit" qemu-system-aarch64 -machine virt,virtualization=on -cpu cortex-a53 \
-    -m size=2G -icount shift=0 -nographic -serial mon:stdio -no-reboot \
-    -device loader,file="$img",addr=0x70000000,cpu-num=0 </dev/null >"$log" 2>&1
+timeout --foreground -k 5 "$limit" "$(dirname "$0")/qemu.sh" "$img" -icount shift=0 </dev/null >"$log" 2>&1
 rc=$?
 # The VMM prefixes guest lines with "guest: "; the floor handler prints them bare.
 sed -i 's/\r$//; s/^guest: //' "$log"

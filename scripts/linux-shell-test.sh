@@ -5,9 +5,7 @@
 set -uo pipefail
 img=$1 log=$2 limit=${3:-300}
 fifo=$(mktemp -u); mkfifo "$fifo"
-timeout --foreground -k 5 "$limit" qemu-system-aarch64 -machine virt,virtualization=on -cpu cortex-a53 \
-    -m size=2G -nographic -serial mon:stdio -no-reboot \
-    -device loader,file="$img",addr=0x70000000,cpu-num=0 <"$fifo" >"$log" 2>&1 &
+timeout --foreground -k 5 "$limit" "$(dirname "$0")/qemu.sh" "$img" <"$fifo" >"$log" 2>&1 &
 qpid=$!
 exec 3>"$fifo"
 # Type only once the shell is there.

@@ -5,9 +5,7 @@
 # neon worker ran beside it with no leak, and the kernel neither panicked nor oopsed.
 set -uo pipefail
 img=$1 log=$2 policy=$3 limit=${4:-600}
-timeout --foreground -k 5 "$limit" qemu-system-aarch64 -machine virt,virtualization=on -cpu cortex-a53 \
-    -m size=2G -nographic -serial mon:stdio -no-reboot \
-    -device loader,file="$img",addr=0x70000000,cpu-num=0 </dev/null >"$log" 2>&1
+timeout --foreground -k 5 "$limit" "$(dirname "$0")/qemu.sh" "$img" </dev/null >"$log" 2>&1
 rc=$?
 tr -d '\r' <"$log" >"$log.txt"
 show() { echo "--- last serial lines ($log) ---"; grep -v '^x[0-9]\|^tpidr' "$log.txt" | tail -n 16; echo "---"; }

@@ -6,11 +6,8 @@
 # exits by itself (the guest's PSCI SYSTEM_OFF), and nothing panicked or failed.
 set -uo pipefail
 img=$1 log=$2 policy=$3 limit=${4:-300} min_exits=${5:-100000}
-smp=${QEMU_SMP:-1}
 : >"$log"
-timeout --foreground -k 5 "$limit" qemu-system-aarch64 -machine virt,virtualization=on -cpu cortex-a53 \
-    -m size=2G -smp "$smp" -nographic -serial mon:stdio -no-reboot \
-    -device loader,file="$img",addr=0x70000000,cpu-num=0 </dev/null >"$log" 2>&1 &
+timeout --foreground -k 5 "$limit" "$(dirname "$0")/qemu.sh" "$img" </dev/null >"$log" 2>&1 &
 qpid=$!
 wait $qpid
 rc=$?

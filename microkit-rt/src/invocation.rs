@@ -130,6 +130,12 @@ impl Frame {
         self.words.as_mut_ptr().cast()
     }
 
+    /// The words read, in seL4's context order.
+    pub fn words(&self) -> &[u64] {
+        // SAFETY: the first `len` words were written by `Tcb::read_frame` (len <= 36).
+        unsafe { core::slice::from_raw_parts(self.words.as_ptr().cast::<u64>(), self.len) }
+    }
+
     /// Words held.
     pub fn len(&self) -> usize {
         self.len
@@ -141,12 +147,7 @@ impl Frame {
 
     /// Word `i` in seL4's context order; 0 outside the frame.
     pub fn get(&self, i: usize) -> u64 {
-        if i < self.len {
-            // SAFETY: words below `len` were written by `Tcb::read_frame`.
-            unsafe { self.words.as_ptr().cast::<u64>().add(i).read() }
-        } else {
-            0
-        }
+        self.words().get(i).copied().unwrap_or(0)
     }
 
     /// Sets word `i`; a word outside the frame is ignored (callers read what they change).
@@ -187,17 +188,6 @@ impl Frame {
 pub struct Tcb(pub Cap);
 
 impl Tcb {
-    /// Reads the first `count` words of the context into `ctx`.
-    /// Corresponds to `seL4_TCB_ReadRegisters`.
-    pub fn read_registers(self, ctx: &mut UserContext, count: usize) -> Result<(), Error> {
-        let count = count.min(USER_CONTEXT_WORDS);
-        set_mr(0, 0); // no suspend, no arch flags
-        set_mr(1, count as u64);
-        invoke(self.0, k::TCB_READ_REGISTERS, 2)?;
-        crate::ipc::copy_from_mrs(0, &mut ctx.0[..count]);
-        Ok(())
-    }
-
     /// Reads the first `count` words of the context. Corresponds to `seL4_TCB_ReadRegisters`.
     pub fn read_frame(self, count: usize) -> Result<Frame, Error> {
         let len = count.min(USER_CONTEXT_WORDS);
@@ -220,15 +210,7 @@ impl Tcb {
     /// Writes the first `count` words of `frame` (at most its length), without resuming.
     /// Corresponds to `seL4_TCB_WriteRegisters`.
     pub fn write_frame(self, frame: &Frame, count: usize) -> Result<(), Error> {
-        let count = count.min(frame.len);
-        set_mr(0, 0);
-        set_mr(1, count as u64);
-        let (src, dst) = (frame.words.as_ptr().cast::<u64>(), crate::ipc::mr_base());
-        for i in 0..count {
-            // SAFETY: `i < count <= frame.len` words are initialised; `2 + i < 38` stays in msg[].
-            unsafe { dst.add(2 + i).write_volatile(src.add(i).read()) };
-        }
-        invoke(self.0, k::TCB_WRITE_REGISTERS, 2 + count).map(drop)
+        self.write_words(false, &frame.words()[..count.min(frame.len)])
     }
 
     /// Writes the first `count` words of `ctx`; `resume` restarts the thread.
@@ -239,11 +221,15 @@ impl Tcb {
         ctx: &UserContext,
         count: usize,
     ) -> Result<(), Error> {
-        let count = count.min(USER_CONTEXT_WORDS);
+        self.write_words(resume, &ctx.0[..count.min(USER_CONTEXT_WORDS)])
+    }
+
+    /// `seL4_TCB_WriteRegisters` of the context prefix `words` (at most 36).
+    fn write_words(self, resume: bool, words: &[u64]) -> Result<(), Error> {
         set_mr(0, resume as u64);
-        set_mr(1, count as u64);
-        crate::ipc::copy_to_mrs(2, &ctx.0[..count]);
-        invoke(self.0, k::TCB_WRITE_REGISTERS, 2 + count).map(drop)
+        set_mr(1, words.len() as u64);
+        crate::ipc::copy_to_mrs(2, words);
+        invoke(self.0, k::TCB_WRITE_REGISTERS, 2 + words.len()).map(drop)
     }
 
     /// Clears, then sets TCB flags; returns the resulting flags.

@@ -35,25 +35,14 @@ pub(crate) fn mr_base() -> *mut u64 {
     (IPC_BUFFER + 8) as *mut u64
 }
 
-/// Copies MR`start`.. into `dst` (at most up to the end of the message registers).
-#[inline(always)]
-pub(crate) fn copy_from_mrs(start: usize, dst: &mut [u64]) {
-    let n = dst.len().min(MSG_MAX_LENGTH.saturating_sub(start));
-    let src = mr_ptr(start);
-    for (i, d) in dst.iter_mut().take(n).enumerate() {
-        // SAFETY: the IPC buffer is mapped (see `get_mr`) and `start + i` stays within msg[].
-        // Volatile keeps this a word loop: a few words, where a memcpy call costs more.
-        *d = unsafe { src.add(i).read_volatile() };
-    }
-}
-
 /// Copies `src` into MR`start`.. (at most up to the end of the message registers).
 #[inline(always)]
 pub(crate) fn copy_to_mrs(start: usize, src: &[u64]) {
     let n = src.len().min(MSG_MAX_LENGTH.saturating_sub(start));
     let dst = mr_ptr(start);
     for (i, v) in src.iter().take(n).enumerate() {
-        // SAFETY: as for `copy_from_mrs`.
+        // SAFETY: the IPC buffer is mapped (see `get_mr`) and `start + i` stays within msg[].
+        // Volatile keeps this a word loop: a few words, where a memcpy call costs more.
         unsafe { dst.add(i).write_volatile(*v) };
     }
 }

@@ -259,7 +259,7 @@ impl Vm {
             }
         })?;
         apply(self.tcb, action).map_err(|e| match e {
-            VmmError::Kernel(k) => SavebackError::Kernel(kernel_code(k)),
+            VmmError::Kernel(k) => SavebackError::Kernel(k.code()),
             _ => SavebackError::Kernel(u64::MAX),
         })?;
         Ok(action == FpAction::DisableGuestFp)
@@ -679,10 +679,6 @@ enum Call {
     Return([u64; 4]),
     Off,
     Reset,
-}
-
-fn kernel_code(e: microkit_rt::Error) -> u64 {
-    e.code()
 }
 
 /// Q0–Q31, FPSR, FPCR as the torture numbers them.
