@@ -226,9 +226,15 @@ impl Tcb {
 
     /// `seL4_TCB_WriteRegisters` of the context prefix `words` (at most 36).
     fn write_words(self, resume: bool, words: &[u64]) -> Result<(), Error> {
+        let words = &words[..words.len().min(USER_CONTEXT_WORDS)];
         set_mr(0, resume as u64);
         set_mr(1, words.len() as u64);
-        crate::ipc::copy_to_mrs(2, words);
+        let dst = crate::ipc::mr_base();
+        for (i, w) in words.iter().enumerate() {
+            // SAFETY: MR2..MR37 lie inside msg[] (120 words) of the mapped IPC buffer. Volatile
+            // keeps a plain word loop: a few words, where a memcpy call costs more.
+            unsafe { dst.add(2 + i).write_volatile(*w) };
+        }
         invoke(self.0, k::TCB_WRITE_REGISTERS, 2 + words.len()).map(drop)
     }
 

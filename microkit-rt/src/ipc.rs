@@ -35,18 +35,6 @@ pub(crate) fn mr_base() -> *mut u64 {
     (IPC_BUFFER + 8) as *mut u64
 }
 
-/// Copies `src` into MR`start`.. (at most up to the end of the message registers).
-#[inline(always)]
-pub(crate) fn copy_to_mrs(start: usize, src: &[u64]) {
-    let n = src.len().min(MSG_MAX_LENGTH.saturating_sub(start));
-    let dst = mr_ptr(start);
-    for (i, v) in src.iter().take(n).enumerate() {
-        // SAFETY: the IPC buffer is mapped (see `get_mr`) and `start + i` stays within msg[].
-        // Volatile keeps this a word loop: a few words, where a memcpy call costs more.
-        unsafe { dst.add(i).write_volatile(*v) };
-    }
-}
-
 /// Reads message register `i` (indices past 119 read the last one).
 #[inline(always)]
 pub fn get_mr(i: usize) -> u64 {
