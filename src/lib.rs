@@ -37,6 +37,20 @@ pub mod sdf {
         pub cpu: u8,
     }
 
+    /// A NEON worker PD: its core and the channel ids fp_service and the VMM use for it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct NeonWorker {
+        pub name: &'static str,
+        pub cpu: u8,
+        pub fp_service_channel: u8,
+        pub vmm_channel: u8,
+    }
+
+    /// The NEON worker on `cpu`, if any.
+    pub fn neon_worker_on(cpu: u8) -> Option<&'static NeonWorker> {
+        NEON_WORKERS.iter().find(|w| w.cpu == cpu)
+    }
+
     include!(concat!(env!("OUT_DIR"), "/sdf.rs"));
 }
 

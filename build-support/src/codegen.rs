@@ -33,6 +33,8 @@ pub fn sdf_rs(system: &System, num_cores: usize) -> Result<String, SdfError> {
         &format!("pub const NUM_CORES: usize = {num_cores};"),
     );
 
+    neon_workers(&mut out, system);
+
     let mut modules = Names::default();
     let vms: Vec<_> = system
         .protection_domains
@@ -145,6 +147,35 @@ pub fn sdf_rs(system: &System, num_cores: usize) -> Result<String, SdfError> {
         line(&mut out, 0, "}");
     }
     Ok(out)
+}
+
+/// `NEON_WORKERS`: every NEON worker PD with its core and the channel ids fp_service and the VMM
+/// use for it (the workers share one ELF, which finds itself by its Microkit name).
+fn neon_workers(out: &mut String, system: &System) {
+    use crate::sdf::{channel_id, is_neon_worker, FP_SERVICE, VMM};
+    let items: Vec<String> = system
+        .protection_domains
+        .iter()
+        .filter(|pd| is_neon_worker(&pd.name))
+        .filter_map(|pd| {
+            let fp = channel_id(system, FP_SERVICE, &pd.name, |_| true)?;
+            let vmm = channel_id(system, VMM, &pd.name, |_| true)?;
+            Some(format!(
+                "crate::sdf::NeonWorker {{ name: \"{}\", cpu: {}, fp_service_channel: {fp}, vmm_channel: {vmm} }}",
+                pd.name, pd.cpu
+            ))
+        })
+        .collect();
+    line(out, 0, "");
+    line(out, 0, "/// The NEON worker PDs, one per vCPU core.");
+    line(
+        out,
+        0,
+        &format!(
+            "pub const NEON_WORKERS: &[crate::sdf::NeonWorker] = &[{}];",
+            items.join(", ")
+        ),
+    );
 }
 
 /// `pub mod map { ... }` at depth 1; a prefilled region without a size gets size 0, as its size
@@ -380,12 +411,16 @@ mod tests {
             pub mod sdf {
                 pub struct Map { pub vaddr: u64, pub size: u64 }
                 pub struct Vcpu { pub id: u8, pub cpu: u8 }
+                pub struct NeonWorker { pub name: &'static str, pub cpu: u8, pub fp_service_channel: u8, pub vmm_channel: u8 }
                 include!("sdf.rs");
             }
             pub mod labels {
                 include!("labels.rs");
             }
             const _: () = assert!(sdf::NUM_CORES == 4);
+            const _: () = assert!(sdf::NEON_WORKERS.len() == 4 && sdf::NEON_WORKERS[3].cpu == 3);
+            const _: () = assert!(sdf::NEON_WORKERS[1].fp_service_channel == 2 && sdf::NEON_WORKERS[1].vmm_channel == 4);
+            const _: () = assert!(sdf::vm::VCPUS.len() == 4 && sdf::vm::VCPUS[2].cpu == 2);
             const _: () = assert!(sdf::vmm::channel::FP_SERVICE == 0);
             const _: () = assert!(sdf::vm::map::GUEST_RAM.vaddr == 0x4000_0000);
             const _: () = assert!(sdf::vm::VCPUS[0].cpu == sdf::neon_worker::CPU);

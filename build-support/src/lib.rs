@@ -23,7 +23,7 @@ pub use sdf::{
     Unmet, Vcpu, VirtualMachine,
 };
 pub use sdk::{kernel_facts, labels_rs, Invocation, KernelFacts, LabelMismatch, Labels, SdkError};
-pub use variant::{sdf_variant, sdf_variant_with};
+pub use variant::{fit_to_cores, sdf_variant, sdf_variant_with};
 
 /// Reads, validates and checks `system_xml` against lazyfp's requirements under `policy`, and
 /// generates the Rust constants for the root crate's `sdf` module.
@@ -36,7 +36,9 @@ pub fn generate_sdf_rs(
         path: system_xml.to_owned(),
         source,
     })?;
-    let system = parse(&system_xml.display().to_string(), &xml)?;
+    let file = system_xml.display().to_string();
+    let xml = fit_to_cores(&file, &xml, num_cores)?;
+    let system = parse(&file, &xml)?;
     check_cores(&system, num_cores)?;
     check_requirements(&system, policy)?;
     sdf_rs(&system, num_cores)

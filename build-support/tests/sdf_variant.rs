@@ -8,11 +8,58 @@ fn system_xml() -> PathBuf {
         .join("system.xml")
 }
 
-fn sdf_variant(args: &[&std::ffi::OsStr]) -> std::process::Output {
+fn sdf_variant_on(config: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_sdf-variant"))
         .args(args)
+        .env_remove("MICROKIT_SDK")
+        .env("MICROKIT_CONFIG", config)
         .output()
         .unwrap()
+}
+
+fn sdf_variant(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    sdf_variant_on("smp-debug", args)
+}
+
+#[test]
+fn fits_the_system_to_the_kernels_cores() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("system-up.xml");
+    let input = system_xml();
+    let output = sdf_variant_on(
+        "release",
+        &[
+            "--policy".as_ref(),
+            "lazy".as_ref(),
+            input.as_os_str(),
+            out.as_os_str(),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let up = fs::read_to_string(&out).unwrap();
+    assert_eq!(up.matches("<vcpu ").count(), 1, "{up}");
+    assert_eq!(
+        up.matches("program_image path=\"neon_worker.elf\"").count(),
+        1
+    );
+    assert!(!up.contains("neon_worker1"));
+    let output = sdf_variant_on(
+        "smp-release",
+        &[
+            "--policy".as_ref(),
+            "lazy".as_ref(),
+            input.as_os_str(),
+            out.as_os_str(),
+        ],
+    );
+    assert!(output.status.success());
+    let smp = fs::read_to_string(&out).unwrap();
+    assert_eq!(smp.matches("<vcpu ").count(), 4);
+    assert_eq!(smp, fs::read_to_string(&input).unwrap());
 }
 
 #[test]

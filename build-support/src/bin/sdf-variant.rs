@@ -1,10 +1,12 @@
-//! `sdf-variant --policy <lazy|eager> [--set PD.ATTR=VALUE ...] IN OUT`: writes IN with the VMM's
-//! `fpu` set for the policy (and any `--set` edits, e.g. a test scenario's placement), after
-//! checking the result, so the Makefile derives every variant from the single source.
+//! `sdf-variant --policy <lazy|eager> [--set PD.ATTR=VALUE ...] IN OUT`: writes IN fitted to the
+//! cores of the kernel (MICROKIT_SDK, MICROKIT_BOARD, MICROKIT_CONFIG, as the build reads them),
+//! with the VMM's `fpu` set for the policy (and any `--set` edits, e.g. a test scenario's
+//! placement), after checking the result, so the Makefile derives every variant from the single
+//! source.
 
 use std::{fs, process::ExitCode};
 
-use lazyfp_build::{sdf_variant_with, FpPolicy};
+use lazyfp_build::{env_sdk, fit_to_cores, kernel_facts, sdf_variant_with, FpPolicy};
 
 const USAGE: &str = "usage: sdf-variant --policy <lazy|eager> [--set PD.ATTR=VALUE ...] IN OUT";
 
@@ -47,6 +49,13 @@ fn run(args: Vec<String>) -> Result<(), Option<String>> {
     };
     let policy: FpPolicy = policy.parse().map_err(|e| Some(format!("--policy: {e}")))?;
     let xml = fs::read_to_string(input).map_err(|e| Some(format!("{input}: cannot read: {e}")))?;
+    let (sdk, board, config) = env_sdk();
+    let cores = kernel_facts(sdk.as_deref(), &board, &config)
+        .map_err(|e| Some(e.to_string()))?
+        .num_cores;
+    let xml = fit_to_cores(input, &xml, cores).map_err(|e| Some(e.to_string()))?;
     let variant = sdf_variant_with(input, &xml, policy, &sets).map_err(|e| Some(e.to_string()))?;
+    let system = lazyfp_build::parse(input, &variant).map_err(|e| Some(e.to_string()))?;
+    lazyfp_build::check_cores(&system, cores).map_err(|e| Some(e.to_string()))?;
     fs::write(output, variant).map_err(|e| Some(format!("{output}: cannot write: {e}")))
 }
