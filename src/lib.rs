@@ -46,6 +46,13 @@ pub mod sdf {
         pub vmm_channel: u8,
     }
 
+    /// The kind of the board UART the VMM drives as its console.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum UartKind {
+        Pl011,
+        Imx,
+    }
+
     /// The NEON worker on `cpu`, if any.
     pub fn neon_worker_on(cpu: u8) -> Option<&'static NeonWorker> {
         NEON_WORKERS.iter().find(|w| w.cpu == cpu)
@@ -62,7 +69,7 @@ pub use gic::{GicDist, GicError, ListRegs, LIST_REGS};
 pub use image::{arm64_image, elf_layout, Arm64Image, ImageError, Segment};
 pub use mmio::{MmioDevice, MmioError};
 pub use proto::{FpServiceError, FpServiceOp, SavebackError, SavebackOp};
-pub use psci::{handle_psci, PsciOutcome};
+pub use psci::{handle_psci, Cpus, Power, PsciOutcome};
 pub use sysreg::{SysregError, TimerRegs};
 pub use table::{CoreEntry, FpTable, TableError, MAX_CORES, TABLE_MAGIC, TABLE_VERSION};
 pub use uart::{Pl011, UartOutput};
