@@ -11,7 +11,6 @@ mod esr;
 mod exit;
 mod fp;
 mod fpservice;
-mod gic;
 pub mod image;
 mod mmio;
 mod proto;
@@ -20,6 +19,7 @@ mod sysreg;
 mod table;
 pub mod ticker;
 mod uart;
+mod vgic;
 
 /// Constants generated from system.xml by build.rs.
 pub mod sdf {
@@ -65,7 +65,6 @@ pub use esr::{DataAbort, Ec, Esr, SysregAccess};
 pub use exit::{decode_exit, Exit, ExitError, FaultLabel};
 pub use fp::{FpAction, FpError, FpOwner, FpPolicy, FpStats, VcpuFp};
 pub use fpservice::{BeginStep, FpService, ServiceStats};
-pub use gic::{GicDist, GicError, ListRegs, LIST_REGS};
 pub use image::{arm64_image, elf_layout, Arm64Image, ImageError, Segment};
 pub use mmio::{MmioDevice, MmioError};
 pub use proto::{FpServiceError, FpServiceOp, SavebackError, SavebackOp};
@@ -73,3 +72,7 @@ pub use psci::{handle_psci, Cpus, Power, PsciOutcome};
 pub use sysreg::{SysregError, TimerRegs};
 pub use table::{CoreEntry, FpTable, TableError, MAX_CORES, TABLE_MAGIC, TABLE_VERSION};
 pub use uart::{Pl011, UartOutput};
+pub use vgic::{
+    GicError, GicVersion, Injection, Injections, Vgic, LIST_REGS, MAX_VCPUS, NUM_IRQS,
+    REDIST_STRIDE,
+};
