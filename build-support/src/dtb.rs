@@ -589,13 +589,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn missing_maps_are_named() {
-        let no_gicc = edit(
+    /// The fixture without the VM's map of the GICV frame.
+    fn without_gicv_map() -> String {
+        edit(
             LAZYFP,
             r#"<map mr="gic_vcpu" vaddr="0x8010000" perms="rw" cached="false" />"#,
             "",
-        );
+        )
+    }
+
+    #[test]
+    fn missing_maps_are_named() {
+        let no_gicc = without_gicv_map();
         let e = err(&no_gicc);
         assert!(
             e.contains("virtual_machine name=\"guest\"") && e.contains("mr=\"gic_vcpu\""),
@@ -704,11 +709,7 @@ mod tests {
 
     #[test]
     fn gicv3_needs_no_gicv_map() {
-        let no_gicc = edit(
-            LAZYFP,
-            r#"<map mr="gic_vcpu" vaddr="0x8010000" perms="rw" cached="false" />"#,
-            "",
-        );
+        let no_gicc = without_gicv_map();
         let blob = dtb_v3(&no_gicc);
         let fdt = Fdt::new(&blob).expect("a valid FDT");
         assert_eq!(u64s(node(&fdt, "/intc@8000000"), "reg")[2], 0x080a_0000);
