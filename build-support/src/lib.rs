@@ -20,7 +20,7 @@ pub use board::{
 };
 pub use cargo::{env_sdk, pd_link_args, rerun_env};
 pub use codegen::sdf_rs;
-pub use dtb::{guest_dtb, DtbError, DtbParams};
+pub use dtb::{guest_dtb, guest_dtb_for, DtbError, DtbParams, GicVersion};
 pub use sdf::{
     check_cores, check_requirements, parse, parse_number, At, Channel, ChannelEnd, FpPolicy, Irq,
     Map, MemoryRegion, Perms, ProtectionDomain, SdfError, Setvar, System, Trigger, UnknownPolicy,
