@@ -61,7 +61,8 @@ impl Insn {
         }
     }
 
-    /// The same instruction as GNU as syntax, for the listing and the assembler cross-check.
+    /// The same instruction in GNU as syntax, for the assembler cross-check and test messages.
+    #[cfg(test)]
     pub fn asm(self) -> String {
         match self {
             Insn::MovzX { rd, imm16, hw } => format!("movz x{rd}, #{imm16:#x}, lsl #{}", 16 * hw),
@@ -76,6 +77,8 @@ impl Insn {
 }
 
 #[cfg(test)]
+// Binary literals are grouped by the encoding's fields (sf, opc, op0...).
+#[allow(clippy::unusual_byte_groupings)]
 pub(crate) mod tests {
     use std::process::Command;
 

@@ -107,7 +107,9 @@ impl Board {
         if !(1..=MAX_CORES).contains(&self.cores) {
             return Err(WrapError::Cores(self.cores));
         }
-        if self.ram_base % RAM_BASE_ALIGN != 0 || self.ram_base > LOADER_ADDR - HEADER_PAGE as u64 {
+        if !self.ram_base.is_multiple_of(RAM_BASE_ALIGN)
+            || self.ram_base > LOADER_ADDR - HEADER_PAGE as u64
+        {
             return Err(WrapError::RamBase(self.ram_base));
         }
         Ok(())
@@ -202,6 +204,8 @@ pub fn dtb(board: &Board) -> Result<Vec<u8>, vm_fdt::Error> {
 }
 
 #[cfg(test)]
+// Binary literals are grouped by the encoding's fields (sf, opc, op0...).
+#[allow(clippy::unusual_byte_groupings)]
 mod tests {
     use std::collections::BTreeMap;
 
