@@ -18,7 +18,7 @@ case $board in
 qemu_virt_aarch64) machine=virt ;;
 imx8mp_evk) machine=imx8mp-evk min_major=11 ;;
 *)
-    echo "qemu.sh: $board: no QEMU machine for this board here (only qemu_virt_aarch64, imx8mp_evk)" >&2
+    echo "qemu.sh: $board: no QEMU command line for this board (only qemu_virt_aarch64, imx8mp_evk)" >&2
     exit 1
     ;;
 esac
