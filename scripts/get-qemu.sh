@@ -40,8 +40,9 @@ fail() { echo "get-qemu: $*" >&2; exit 1; }
 if ! command -v debootstrap >/dev/null; then
     command -v apt-get >/dev/null || fail "no debootstrap and no apt-get to install it"
     echo "get-qemu: installing debootstrap"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null ||
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }; then
         fail "could not install the Debian package debootstrap"
+    fi
 fi
 
 # Build into a scratch folder and rename at the end, so an interrupted run leaves nothing half-made.
