@@ -23,3 +23,4 @@ rustup show active-toolchain >/dev/null
 for t in aarch64-unknown-none aarch64-unknown-none-softfloat aarch64-unknown-linux-gnu; do
     rustup target list --installed | grep -qx "$t" || rustup target add "$t"
 done
+"$(dirname "$0")/get-qemu.sh" || echo "prereqs: no QEMU >= 11, so no imx8mp_evk runs (reason above); the rest is ready" >&2
