@@ -7,12 +7,8 @@ pub const GUEST_RAM_BASE: u64 = 0x4000_0000;
 pub const GUEST_UART_BASE: u64 = 0x0900_0000;
 /// Emulated GICv2 distributor, at QEMU virt's address.
 pub const GUEST_GICD_BASE: u64 = 0x0800_0000;
-/// The distributor's frame: 4 KiB on GICv2, 64 KiB on GICv3.
-pub const GUEST_GICD_SIZE_V2: u64 = 0x1000;
-pub const GUEST_GICD_SIZE_V3: u64 = 0x1_0000;
-/// GICv3 redistributors (QEMU virt's gic-version=3 layout): 128 KiB per vCPU.
+/// GICv3 redistributors (QEMU virt's gic-version=3 layout), one 128 KiB frame pair per vCPU.
 pub const GUEST_GICR_BASE: u64 = 0x080A_0000;
-pub const GUEST_GICR_STRIDE: u64 = 0x2_0000;
 /// The guest's GIC CPU interface: the hardware GICV frame, mapped by system.xml.
 pub const GUEST_GICC_BASE: u64 = 0x0801_0000;
 /// A guest-physical address where the VMM provides no device (QEMU virt's first virtio-mmio slot):

@@ -136,11 +136,6 @@ impl Vcpu {
         let off = self.obj.read_reg(reg::CNTVOFF)?;
         Ok(Some(cval.wrapping_add(off)))
     }
-
-    /// The torture result line's figures are checked by the harness per vCPU.
-    pub fn torture_pass(&self) -> Option<bool> {
-        self.torture.map(|[_, mismatches, _]| mismatches == 0)
-    }
 }
 
 /// What the torture reports call registers beyond Q0–Q31.

@@ -45,6 +45,12 @@ const fn parse_u64(s: &str) -> u64 {
     v
 }
 
+/// The guest's GIC follows the board's.
+const GIC: GicVersion = lazyfp::sdf::board::GIC;
+const _: () =
+    assert!(!lazyfp::sdf::vm::VCPUS.is_empty() && lazyfp::sdf::vm::VCPUS.len() <= MAX_VCPUS);
+/// ICC_SGI1R_EL1: a GICv3 guest's SGIs trap as a system register write.
+const ICC_SGI1R_EL1: (u8, u8, u8, u8, u8) = (3, 0, 12, 11, 5);
 /// The emulated PL011's interrupt (SPI 1), as on QEMU virt and in the generated DTB.
 const UART_SPI: u16 = 33;
 /// seL4's vGIC list registers hold 5 priority bits.
@@ -158,7 +164,8 @@ impl Vm {
         for (m, v) in mpidrs.iter_mut().zip(&vcpus) {
             *m = v.mpidr;
         }
-        let vgic = Vgic::new(GicVersion::V2, &mpidrs[..vcpus.len()]);
+        // Cannot fail: system.xml has 1..=MAX_VCPUS vCPUs with distinct ids (checked at build).
+        let vgic = Vgic::new(GIC, &mpidrs[..vcpus.len()]);
         let mut vm = Self {
             vcpus,
             table,
@@ -167,7 +174,7 @@ impl Vm {
             uart: Pl011::default(),
             uart_line: false,
             unclaimed_logged: heapless::Vec::new(),
-            vgic: vgic.unwrap_or_else(|_| Vgic::new(GicVersion::V2, &[0]).expect("one vCPU")),
+            vgic: vgic.unwrap_or_else(|_| Vgic::new(GIC, &[0]).expect("one vCPU")),
             ptimer: TimerRegs::default(),
             report: GuestReport::default(),
             running: false,
@@ -195,7 +202,7 @@ impl Vm {
         self.uart = Pl011::default();
         self.uart_line = false;
         let mpidrs: heapless::Vec<u64, MAX_VCPUS> = self.vcpus.iter().map(|v| v.mpidr).collect();
-        self.vgic = Vgic::new(GicVersion::V2, &mpidrs)?;
+        self.vgic = Vgic::new(GIC, &mpidrs)?;
         self.ptimer = TimerRegs::default();
         self.set_wake(None);
         let Some(first) = self.vcpus.first_mut() else {
@@ -336,6 +343,13 @@ impl Vm {
                 let count = regs::words_for(access.rt);
                 let mut ctx = regs::read(v.tcb, count)?;
                 let pc = ctx.pc();
+                if GIC == GicVersion::V3 && !access.read && access.key() == ICC_SGI1R_EL1 {
+                    let mut out = Injections::new();
+                    self.vgic.sgi1r_write(i, ctx.gpr(access.rt), &mut out);
+                    regs::advance_and_write(self.vcpus[i].tcb, &mut ctx, 1)?;
+                    self.deliver(&out)?;
+                    return Ok(RESUME);
+                }
                 let value = self
                     .ptimer
                     .access(access, ctx.gpr(access.rt))
@@ -598,13 +612,13 @@ impl Vm {
         let count = regs::words_for(access.srt);
         let mut ctx = regs::read(tcb, count)?;
         let err = |err| VmmError::Mmio { addr, pc, err };
-        let gicd_size = match self.vgic.version() {
-            GicVersion::V2 => abi::GUEST_GICD_SIZE_V2,
-            GicVersion::V3 => abi::GUEST_GICD_SIZE_V3,
-        };
+        let gicd_size = self.vgic.version().dist_size();
         let gicd = addr
             .checked_sub(abi::GUEST_GICD_BASE)
             .filter(|off| *off < gicd_size);
+        let gicr = addr
+            .checked_sub(abi::GUEST_GICR_BASE)
+            .filter(|off| *off < self.vgic.redist_size());
         if access.write {
             let value = ctx.gpr(access.srt);
             if let Some(off) = self.uart.claims(addr) {
@@ -624,6 +638,12 @@ impl Vm {
                     .dist_write(i, off, access.size, value, &mut out)
                     .map_err(err)?;
                 self.deliver(&out)?;
+            } else if let Some(off) = gicr {
+                let mut out = Injections::new();
+                self.vgic
+                    .redist_write(off, access.size, value, &mut out)
+                    .map_err(err)?;
+                self.deliver(&out)?;
             } else {
                 return self.external_abort(i, addr, ctx, true);
             }
@@ -636,6 +656,8 @@ impl Vm {
                 v
             } else if let Some(off) = gicd {
                 self.vgic.dist_read(i, off, access.size).map_err(err)?
+            } else if let Some(off) = gicr {
+                self.vgic.redist_read(off, access.size).map_err(err)?
             } else {
                 return self.external_abort(i, addr, ctx, false);
             };
