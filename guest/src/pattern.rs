@@ -208,8 +208,14 @@ mod tests {
             for r in 0..Q_REGS {
                 assert_eq!(q_pattern(0, i, r), q_pattern_v0(i, r), "Q{r}@{i}");
             }
-            assert_eq!(fpcr_pattern(0, i), splitmix64(i ^ FPCR_SALT) & FPCR_A53_MASK);
-            assert_eq!(fpsr_pattern(0, i), splitmix64(i ^ FPSR_SALT) & FPSR_FLAGS_MASK);
+            assert_eq!(
+                fpcr_pattern(0, i),
+                splitmix64(i ^ FPCR_SALT) & FPCR_A53_MASK
+            );
+            assert_eq!(
+                fpsr_pattern(0, i),
+                splitmix64(i ^ FPSR_SALT) & FPSR_FLAGS_MASK
+            );
         }
     }
 
@@ -221,7 +227,10 @@ mod tests {
                 for r in 0..Q_REGS {
                     let v = q_pattern(vcpu, i, r);
                     assert!(halves.insert(v as u64), "low half of vCPU {vcpu} Q{r}@{i}");
-                    assert!(halves.insert((v >> 64) as u64), "high half of vCPU {vcpu} Q{r}@{i}");
+                    assert!(
+                        halves.insert((v >> 64) as u64),
+                        "high half of vCPU {vcpu} Q{r}@{i}"
+                    );
                 }
             }
         }
@@ -243,7 +252,7 @@ mod tests {
             let mine = FpState::pattern(1, i);
             for other in [0, 2, 3, 7] {
                 let theirs = FpState::pattern(other, i);
-                let all = (1u64 << Q_REGS) - 1 | 1 << REG_FPSR | 1 << REG_FPCR;
+                let all = ((1u64 << Q_REGS) - 1) | 1 << REG_FPSR | 1 << REG_FPCR;
                 assert_eq!(mine.mismatch_mask(&theirs), all, "vCPU 1 vs {other} at {i}");
             }
         }

@@ -37,7 +37,8 @@ pub fn cpu_on_answer(mpidr: u64, answer: u64) -> Result<CpuOn, Failure> {
 /// AFFINITY_INFO answers a vCPU passes through on the way to `want`: ON_PENDING between CPU_ON
 /// and its first instruction, and (on the way to OFF) ON while it runs.
 const fn is_transient(want: u64, answer: u64) -> bool {
-    answer == psci::AFFINITY_ON_PENDING || (want == psci::AFFINITY_OFF && answer == psci::AFFINITY_ON)
+    answer == psci::AFFINITY_ON_PENDING
+        || (want == psci::AFFINITY_OFF && answer == psci::AFFINITY_ON)
 }
 
 /// Polls AFFINITY_INFO (`poll`) until it answers `want` (ON or OFF). Between polls `wait` waits
@@ -220,10 +221,14 @@ mod tests {
     fn affinity_waits_through_on_pending_and_running() {
         let mut answers = [2, 2, 0].into_iter();
         let mut waits = 0;
-        let r = await_affinity(psci::AFFINITY_ON, || answers.next().unwrap(), || {
-            waits += 1;
-            true
-        });
+        let r = await_affinity(
+            psci::AFFINITY_ON,
+            || answers.next().unwrap(),
+            || {
+                waits += 1;
+                true
+            },
+        );
         assert_eq!((r, waits), (Ok(()), 2));
 
         let mut answers = [2, 0, 0, 0, 1].into_iter();
@@ -235,10 +240,14 @@ mod tests {
     fn affinity_fails_on_a_wrong_answer_without_waiting() {
         let mut waits = 0;
         // OFF while waiting for ON: the vCPU never ran.
-        let f = await_affinity(psci::AFFINITY_ON, || psci::AFFINITY_OFF, || {
-            waits += 1;
-            true
-        })
+        let f = await_affinity(
+            psci::AFFINITY_ON,
+            || psci::AFFINITY_OFF,
+            || {
+                waits += 1;
+                true
+            },
+        )
         .unwrap_err();
         assert_eq!(waits, 0);
         assert_eq!(f.check, "affinity-on");
@@ -275,7 +284,10 @@ mod tests {
         assert!(b.spend(1) && b.spend(2));
         assert!(!b.spend(3), "no tries left");
         let mut b = Budget::new(u64::MAX - 1, 10, 1);
-        assert!(b.spend(u64::MAX - 1), "the end saturates instead of wrapping");
+        assert!(
+            b.spend(u64::MAX - 1),
+            "the end saturates instead of wrapping"
+        );
     }
 
     #[test]
@@ -315,7 +327,10 @@ mod tests {
     fn verdict_needs_every_vcpu_clean() {
         let clean = Some(tally(0, None));
         assert_eq!(verdict(&[clean]), Ok(()));
-        assert_eq!(verdict(&[clean, Some(tally(1, None)), Some(tally(2, None))]), Ok(()));
+        assert_eq!(
+            verdict(&[clean, Some(tally(1, None)), Some(tally(2, None))]),
+            Ok(())
+        );
 
         let f = verdict(&[clean, Some(tally(1, None)), Some(tally(2, Some(9)))]).unwrap_err();
         assert_eq!(f.verdict_args(), [FailReason::FpMismatch as u64, 3, 9]);

@@ -44,10 +44,8 @@ impl WfiWake {
         expect_bits("wfi-istatus", reason, self.cntv_ctl, timer::CTL_ISTATUS)?;
         expect_eq("wfi-iar", reason, self.intid.into(), VTIMER_IRQ.into())?;
         if self.exits > WFI_MAX_EXITS {
-            return Err(
-                Failure::new("wfi-exits", reason, self.exits, WFI_MAX_EXITS)
-                    .labelled("exits", "limit"),
-            );
+            return Err(Failure::new("wfi-exits", reason, self.exits, WFI_MAX_EXITS)
+                .labelled("exits", "limit"));
         }
         Ok(())
     }
@@ -116,10 +114,19 @@ mod tests {
             ..GOOD
         };
         assert_eq!(failed(no_istatus), ("wfi-istatus", [code, 1, 4]));
-        let not_pending = WfiWake { intid: 1023, ..GOOD };
+        let not_pending = WfiWake {
+            intid: 1023,
+            ..GOOD
+        };
         assert_eq!(failed(not_pending), ("wfi-iar", [code, 1023, 27]));
-        let trap_loop = WfiWake { exits: 5000, ..GOOD };
-        assert_eq!(failed(trap_loop), ("wfi-exits", [code, 5000, WFI_MAX_EXITS]));
+        let trap_loop = WfiWake {
+            exits: 5000,
+            ..GOOD
+        };
+        assert_eq!(
+            failed(trap_loop),
+            ("wfi-exits", [code, 5000, WFI_MAX_EXITS])
+        );
     }
 
     #[test]
