@@ -44,6 +44,10 @@ pub mod psci {
     pub const INVALID_ADDRESS: i64 = -9;
     /// MIGRATE_INFO_TYPE: the trusted OS is not present or does not need migration.
     pub const TOS_NOT_PRESENT_MP: u64 = 2;
+    /// AFFINITY_INFO results: the vCPU runs, is off, or was started and has not run yet.
+    pub const AFFINITY_ON: u64 = 0;
+    pub const AFFINITY_OFF: u64 = 1;
+    pub const AFFINITY_ON_PENDING: u64 = 2;
 }
 
 /// lazyfp hypercalls: SMCCC fast calls in the vendor-specific hypervisor range (OEN 6).
@@ -104,6 +108,12 @@ pub enum FailReason {
     UnexpectedException = 13,
     Other = 14,
     UnclaimedMmio = 15,
+    /// A WFI with IRQs masked did not wait for the virtual timer's deadline.
+    WfiWake = 16,
+    /// vCPU 0's WFI was not woken by vCPU 1's SGI 1, or the SGI was not pending.
+    SgiWake = 17,
+    /// A secondary vCPU did not start, stop or report as PSCI CPU_ON/AFFINITY_INFO say.
+    SmpBringUp = 18,
 }
 
 impl FailReason {
@@ -123,6 +133,9 @@ impl FailReason {
             12 => Self::CapFaultRecovery,
             13 => Self::UnexpectedException,
             15 => Self::UnclaimedMmio,
+            16 => Self::WfiWake,
+            17 => Self::SgiWake,
+            18 => Self::SmpBringUp,
             _ => Self::Other,
         }
     }
@@ -144,6 +157,9 @@ impl FailReason {
             Self::UnexpectedException => "unexpected-exception",
             Self::Other => "other",
             Self::UnclaimedMmio => "unclaimed-mmio-abort",
+            Self::WfiWake => "wfi-wake",
+            Self::SgiWake => "sgi-wake",
+            Self::SmpBringUp => "smp-bring-up",
         }
     }
 }

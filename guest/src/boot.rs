@@ -1,8 +1,11 @@
-//! Entry, exception vectors and the boot-time identity map.
+//! Entries, exception vectors and the boot-time identity map.
 //!
 //! `_start` runs at EL1h with the MMU off (the VMM enters with x0 = 0): it sets SP_EL1 to the top
 //! of the 64 KiB stack in .bss, zeroes .bss, enables FP/SIMD, installs the vector table, turns on
 //! the MMU with a 1 GiB-block identity map and calls [`rust_main`](crate::rust_main)(x0, x1).
+//! A secondary vCPU enters at [`secondary_entry`] (PSCI CPU_ON, x0 = its vCPU index as the
+//! context id, MMU off): it takes its own stack from [`SECONDARY_STACKS`], does the same CPU set-up
+//! with vCPU 0's page tables and calls [`secondary_main`](crate::cpus::secondary_main)(index).
 
 use core::arch::global_asm;
 use core::mem::{offset_of, size_of};
@@ -10,8 +13,12 @@ use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use aarch64_cpu::asm::wfi;
-use aarch64_cpu::registers::{Readable, CPACR_EL1, ESR_EL1, FAR_EL1, MAIR_EL1, SCTLR_EL1, TCR_EL1};
+#[cfg(not(feature = "bench"))]
+use aarch64_cpu::registers::FAR_EL1;
+use aarch64_cpu::registers::{Readable, CPACR_EL1, ESR_EL1, MAIR_EL1, SCTLR_EL1, TCR_EL1};
 use guest::hw::Vector;
+#[cfg(not(feature = "bench"))]
+use guest::smp::MAX_VCPUS;
 use guest::Failure;
 use lazyfp::abi::{FailReason, GUEST_RAM_BASE};
 
@@ -110,7 +117,17 @@ _start:
     b.hs    3f
     stp     xzr, xzr, [x9], #16
     b       2b
-3:
+3:  bl      lazyfp_guest_cpu_init
+    bl      {main}
+4:  wfi
+    b       4b
+    .size _start, . - _start
+    .popsection
+
+    // Per-CPU set-up, shared by every vCPU: FP on, vectors, MMU with the boot identity map.
+    // Uses x9 and x10 only and no stack (the MMU is still off).
+    .pushsection .text.cpu_init, "ax"
+lazyfp_guest_cpu_init:
     // FP/SIMD on before anything can trap: the vectors save the FP registers.
     ldr     x9, ={cpacr}
     msr     cpacr_el1, x9
@@ -141,12 +158,8 @@ _start:
     orr     x9, x9, x10
     msr     sctlr_el1, x9
     isb
-
-    bl      {main}
-4:  wfi
-    b       4b
+    ret
     .ltorg
-    .size _start, . - _start
     .popsection
 
     // The vector table: 16 entries of 0x80 bytes, each saving x0/x1 and passing its index.
@@ -275,6 +288,64 @@ lazyfp_guest_trap_common:
     trap = sym trap,
     frame = const TRAP_FRAME_SIZE,
 );
+
+/// Stack of each secondary vCPU (the torture and the trap frame need well under 4 KiB).
+#[cfg(not(feature = "bench"))]
+const SECONDARY_STACK_SIZE: usize = 0x4000;
+
+#[cfg(not(feature = "bench"))]
+#[repr(C, align(16))]
+struct Stack([u8; SECONDARY_STACK_SIZE]);
+
+/// Stacks of vCPUs 1..MAX_VCPUS: vCPU i runs on slot i − 1, whose top is
+/// `SECONDARY_STACKS + i × SECONDARY_STACK_SIZE`. In .bss, zeroed by vCPU 0 before any
+/// secondary starts; only `secondary_entry` refers to it (as a symbol).
+#[cfg(not(feature = "bench"))]
+static mut SECONDARY_STACKS: [Stack; MAX_VCPUS - 1] =
+    [const { Stack([0; SECONDARY_STACK_SIZE]) }; MAX_VCPUS - 1];
+
+// A secondary vCPU's entry: EL1h, MMU off, x0 = context id = vCPU index. An index outside
+// 1..MAX_VCPUS has no stack: that vCPU parks.
+#[cfg(not(feature = "bench"))]
+global_asm!(
+    r#"
+    .pushsection .text.secondary, "ax"
+    .global lazyfp_guest_secondary_entry
+    .type lazyfp_guest_secondary_entry, %function
+lazyfp_guest_secondary_entry:
+    msr     daifset, #0xf
+    msr     spsel, #1
+    cbz     x0, 9f
+    cmp     x0, #{max}
+    b.hs    9f
+    adrp    x9, {stacks}
+    add     x9, x9, :lo12:{stacks}
+    mov     x10, #{stack_size}
+    madd    x9, x0, x10, x9
+    mov     sp, x9
+    bl      lazyfp_guest_cpu_init
+    bl      {secondary}
+9:  wfi
+    b       9b
+    .size lazyfp_guest_secondary_entry, . - lazyfp_guest_secondary_entry
+    .popsection
+"#,
+    max = const MAX_VCPUS,
+    stacks = sym SECONDARY_STACKS,
+    stack_size = const SECONDARY_STACK_SIZE,
+    secondary = sym crate::cpus::secondary_main,
+);
+
+#[cfg(not(feature = "bench"))]
+extern "C" {
+    fn lazyfp_guest_secondary_entry();
+}
+
+/// Guest-physical address of the secondary entry, for PSCI CPU_ON (the map is the identity).
+#[cfg(not(feature = "bench"))]
+pub fn secondary_entry() -> u64 {
+    lazyfp_guest_secondary_entry as *const () as u64
+}
 
 /// Set once an unexpected exception is being reported.
 static IN_FATAL_TRAP: AtomicBool = AtomicBool::new(false);

@@ -4,9 +4,12 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use aarch64_cpu::asm::barrier::{isb, SY};
 use aarch64_cpu::asm::wfi;
 use aarch64_cpu::registers::{
-    Readable, Writeable, CNTFRQ_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTV_CTL_EL0, CNTV_TVAL_EL0,
+    Readable, Writeable, CNTFRQ_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTVCT_EL0, CNTV_CTL_EL0,
+    CNTV_CVAL_EL0, CNTV_TVAL_EL0,
 };
 use guest::hw::{gicc, gicd, pl011, timer};
+use guest::smp::Budget;
+use guest::wake::{sgi_wake_check, WfiWake, WAKE_SGI};
 use guest::{expect_bits, expect_eq, CheckResult, Failure};
 use lazyfp::abi::{self, hc, psci, FailReason};
 
@@ -18,11 +21,11 @@ pub fn run() -> CheckResult {
     psci_calls()?;
     uart_ids()?;
     gicd_readback()?;
-    wfi_resumes();
     trapped_sysregs()?;
     capfault_recovery()?;
     unclaimed_mmio_aborts()?;
-    vtimer_irqs()
+    vtimer_irqs()?;
+    wfi_blocks()
 }
 
 /// Set while the guest expects the abort of [`unclaimed_mmio_aborts`]; the trap handler then
@@ -77,8 +80,9 @@ struct PsciCheck {
     expected: u64,
 }
 
-/// PSCI 1.1 (DEN0022): results are sign-extended to 64 bits.
-const PSCI_CHECKS: [PsciCheck; 6] = [
+/// PSCI 1.1 (DEN0022): results are sign-extended to 64 bits. None of them may start a vCPU:
+/// the secondaries are started later, at their own entry.
+const PSCI_CHECKS: [PsciCheck; 7] = [
     PsciCheck {
         name: "psci-version",
         reason: FailReason::PsciVersion,
@@ -118,9 +122,17 @@ const PSCI_CHECKS: [PsciCheck; 6] = [
     PsciCheck {
         name: "psci-cpu-on",
         reason: FailReason::PsciFeatures,
-        // MPIDR 1 does not exist in a single-vCPU VM.
+        // MPIDR Aff0 = 255 names no vCPU of any VM.
         function: psci::CPU_ON_64,
-        args: [1, abi::GUEST_RAM_BASE + 0x8_0000, 0],
+        args: [0xFF, abi::GUEST_RAM_BASE + 0x8_0000, 0],
+        expected: psci::INVALID_PARAMETERS as u64,
+    },
+    PsciCheck {
+        name: "psci-cpu-on-entry",
+        reason: FailReason::PsciFeatures,
+        // vCPU 1 does not exist (one vCPU) or may not start at 0, outside guest RAM.
+        function: psci::CPU_ON_64,
+        args: [1, 0, 0],
         expected: psci::INVALID_PARAMETERS as u64,
     },
 ];
@@ -184,11 +196,6 @@ fn gicd_readback() -> CheckResult {
     )
 }
 
-/// WFI (VCPUFault EC 0x01) with IRQs masked and nothing pending: the VMM resumes the guest.
-fn wfi_resumes() {
-    wfi();
-}
-
 /// CNTP_CVAL_EL0 written and read back, and CNTP_CTL_EL0 read: trapped by seL4
 /// (CNTHCTL_EL2.EL1PCEN = 0) and emulated by the VMM (VCPUFault EC 0x18).
 fn trapped_sysregs() -> CheckResult {
@@ -225,19 +232,30 @@ const VTIMER_ROUNDS: u32 = 2;
 /// `wfi` rounds before giving up on an interrupt.
 const VTIMER_WAIT_LIMIT: u32 = 1_000_000;
 
-/// Virtual timer through the VGIC: distributor (emulated) and GICV CPU interface set up, the
-/// timer fires 0.1 ms ahead, twice.
-fn vtimer_irqs() -> CheckResult {
+/// Priority of the wake-up SGI: above the timer's, so GICC_IAR gives the SGI first should the
+/// SGI check's backstop timer fire as well.
+const SGI_PRIORITY: u8 = 0x80;
+
+/// This vCPU's view of the GIC, as the timer and SGI checks and the torture's WFIs need it: the
+/// distributor on, the virtual timer and the wake-up SGI enabled with their priorities (banked
+/// per CPU), and the GICV CPU interface forwarding every priority.
+pub fn gic_cpu_setup() {
     let gicd = Mmio::GICD;
     gicd.write32(gicd::CTLR, gicd::CTLR_ENABLE);
-    gicd.write32(gicd::ISENABLER0, VTIMER_BIT);
+    gicd.write32(gicd::ISENABLER0, VTIMER_BIT | 1 << WAKE_SGI);
     gicd.write8(
         gicd::IPRIORITYR + usize::from(abi::VTIMER_IRQ),
         VTIMER_PRIORITY,
     );
+    gicd.write8(gicd::IPRIORITYR + WAKE_SGI as usize, SGI_PRIORITY);
     Mmio::GICC.write32(gicc::PMR, gicc::PMR_ALL);
     Mmio::GICC.write32(gicc::CTLR, gicc::CTLR_ENABLE_GRP0);
+}
 
+/// Virtual timer through the VGIC: distributor (emulated) and GICV CPU interface set up, the
+/// timer fires 0.1 ms ahead, twice.
+fn vtimer_irqs() -> CheckResult {
+    gic_cpu_setup();
     let ticks = timer::ticks_100us(CNTFRQ_EL0.get());
     let mut result = Ok(());
     for round in 1..=VTIMER_ROUNDS {
@@ -260,23 +278,137 @@ fn vtimer_irqs() -> CheckResult {
             break;
         }
     }
-    CNTV_CTL_EL0.set(0);
-    isb(SY);
+    timer_off();
     result
 }
 
-/// IRQ handler (vector "current EL, SPx, IRQ"): acknowledge through GICV_IAR, silence the
-/// level-triggered timer with CNTV_CTL_EL0 = IMASK, and end the interrupt with GICV_EOIR.
-pub fn on_irq() {
+fn timer_off() {
+    CNTV_CTL_EL0.set(0);
+    isb(SY);
+}
+
+/// Arms the virtual timer (IMASK clear) to fire `ms` milliseconds from now; returns the
+/// deadline (CNTV_CVAL_EL0).
+fn arm_timer_ms(ms: u64) -> u64 {
+    let deadline = counter().saturating_add(timer::ticks_ms(CNTFRQ_EL0.get(), ms));
+    CNTV_CVAL_EL0.set(deadline);
+    CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET);
+    isb(SY);
+    deadline
+}
+
+/// CNTVCT_EL0, read after every earlier instruction (the `isb` keeps the read from being
+/// hoisted above a WFI).
+pub fn counter() -> u64 {
+    isb(SY);
+    CNTVCT_EL0.get()
+}
+
+/// Exits the VMM counted for this vCPU so far (x3 of `hc::COUNTERS`).
+fn exits_so_far() -> u64 {
+    hvc(hc::COUNTERS, [0; 3])[3]
+}
+
+/// How far ahead the blocking-WFI check arms the timer.
+const WFI_WAIT_MS: u64 = 5;
+
+/// Blocking WFI (VCPUFault EC 0x01): with IRQs masked (PSTATE.I, as since `_start`) and the
+/// timer armed 5 ms ahead, one WFI must last until the deadline, leave the timer's interrupt
+/// pending at the CPU interface and cost only a few exits.
+fn wfi_blocks() -> CheckResult {
+    let before = exits_so_far();
+    let deadline = arm_timer_ms(WFI_WAIT_MS);
+    wfi();
+    let woke_at = counter();
+    let cntv_ctl = CNTV_CTL_EL0.get();
+    let intid = acknowledge().unwrap_or(gicc::INTID_SPURIOUS);
+    timer_off();
+    let exits = exits_so_far().wrapping_sub(before);
+    WfiWake {
+        deadline,
+        woke_at,
+        cntv_ctl,
+        intid,
+        exits,
+    }
+    .check()
+}
+
+/// Set by vCPU 0 right before it waits for the wake-up SGI.
+static SGI_AWAITED: AtomicBool = AtomicBool::new(false);
+/// Set by vCPU 1 once its GICD_SGIR write returned.
+static SGI_SENT: AtomicBool = AtomicBool::new(false);
+/// How long vCPU 1 waits for vCPU 0 to be waiting, and then before it sends.
+const SGI_AWAIT_MS: u64 = 1000;
+const SGI_DELAY_MS: u64 = 1;
+/// The SGI check's backstop: the timer ends a WFI that no SGI ends (GICC_IAR then gives 27).
+const SGI_BACKSTOP_MS: u64 = 500;
+/// WFIs vCPU 0 tries before giving up (each may end early: a wake-up without a reason is
+/// allowed).
+const SGI_WAIT_ROUNDS: u32 = 100_000;
+
+/// vCPU 1: once vCPU 0 waits, and a millisecond later (so that it is likely blocked in WFI),
+/// sends it SGI 1 through GICD_SGIR (an MMIO write to the emulated distributor).
+pub fn send_wake_sgi() {
+    let hz = CNTFRQ_EL0.get();
+    let mut budget = Budget::new(counter(), timer::ticks_ms(hz, SGI_AWAIT_MS), u64::MAX);
+    while !SGI_AWAITED.load(Ordering::Acquire) && budget.spend(counter()) {
+        core::hint::spin_loop();
+    }
+    let mut delay = Budget::new(counter(), timer::ticks_ms(hz, SGI_DELAY_MS), u64::MAX);
+    while delay.spend(counter()) {
+        core::hint::spin_loop();
+    }
+    Mmio::GICD.write32(gicd::SGIR, gicd::sgir(1 << 0, WAKE_SGI as u8));
+    SGI_SENT.store(true, Ordering::Release);
+}
+
+/// SGI wake-up (only with a vCPU 1): vCPU 0 WFIs with IRQs masked until an interrupt is
+/// pending; GICC_IAR must give SGI 1 (from vCPU 1), which is then ended with GICC_EOIR.
+pub fn sgi_wake() -> CheckResult {
+    arm_timer_ms(SGI_BACKSTOP_MS);
+    SGI_AWAITED.store(true, Ordering::Release);
+    let mut intid = gicc::INTID_SPURIOUS;
+    for _ in 0..SGI_WAIT_ROUNDS {
+        wfi();
+        if let Some(id) = acknowledge() {
+            intid = id;
+            break;
+        }
+    }
+    timer_off();
+    sgi_wake_check(intid, SGI_SENT.load(Ordering::Acquire))
+}
+
+/// Leaves the virtual timer's interrupt pending for the rest of the run (condition met at
+/// once, IRQs masked, never acknowledged): every later WFI then completes at once, as the
+/// torture's WFI exits need now that the VMM blocks a WFI with nothing pending.
+pub fn keep_wfi_awake() {
+    CNTV_CVAL_EL0.set(0);
+    CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET);
+    isb(SY);
+}
+
+/// Takes the highest-priority pending interrupt at the CPU interface (GICV_IAR) and ends it
+/// (GICV_EOIR), silencing the level-triggered timer first with CNTV_CTL_EL0 = IMASK. Returns
+/// its interrupt id, or `None` if nothing was pending.
+fn acknowledge() -> Option<u32> {
     let iar = Mmio::GICC.read32(gicc::IAR);
     let intid = iar & gicc::IAR_INTID_MASK;
     if intid == gicc::INTID_SPURIOUS {
-        return;
+        return None;
     }
     if intid == u32::from(abi::VTIMER_IRQ) {
         CNTV_CTL_EL0.write(CNTV_CTL_EL0::IMASK::SET);
         isb(SY);
-        VTIMER_IRQS.fetch_add(1, Ordering::Release);
     }
     Mmio::GICC.write32(gicc::EOIR, iar);
+    Some(intid)
+}
+
+/// IRQ handler (vector "current EL, SPx, IRQ"): counts the virtual timer's interrupts.
+pub fn on_irq() {
+    if acknowledge() == Some(u32::from(abi::VTIMER_IRQ)) {
+        VTIMER_IRQS.fetch_add(1, Ordering::Release);
+    }
 }

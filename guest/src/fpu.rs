@@ -4,16 +4,14 @@ use guest::torture::idle_check;
 use guest::{CheckResult, ExitKind, FpState, Tally, TORTURE_ITERATIONS};
 
 use crate::arch::{idle_fp_hypercalls, torture_step};
-use crate::println;
 
-/// Every iteration fills Q0–Q31, FPCR and FPSR with the iteration's pattern, provokes one VM
-/// exit (or NEON interference) and checks that all of it survived.
-pub fn torture() -> Tally {
-    println!("fp torture of {TORTURE_ITERATIONS} iterations");
+/// Every iteration fills Q0–Q31, FPCR and FPSR with `vcpu`'s pattern of the iteration,
+/// provokes one VM exit (or NEON interference) and checks that all of it survived.
+pub fn torture(vcpu: u64) -> Tally {
     let mut tally = Tally::new();
     let mut stored = FpState::ZERO;
     for iteration in 0..TORTURE_ITERATIONS {
-        let loaded = FpState::pattern(iteration);
+        let loaded = FpState::pattern(vcpu, iteration);
         torture_step(ExitKind::for_iteration(iteration), &loaded, &mut stored);
         tally.record(iteration, &loaded, &stored);
     }

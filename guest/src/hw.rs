@@ -21,13 +21,22 @@ pub mod pl011 {
 /// GICv2 distributor (IHI 0048B §4.3).
 pub mod gicd {
     pub const CTLR: usize = 0x000;
-    /// Set-enable bits for INTIDs 0–31 (SGIs and PPIs).
     pub const TYPER: usize = 0x004;
+    /// Set-enable bits for INTIDs 0–31 (SGIs and PPIs; banked per CPU).
     pub const ISENABLER0: usize = 0x100;
-    /// One priority byte per INTID.
+    /// One priority byte per INTID (those of INTIDs 0–31 banked per CPU).
     pub const IPRIORITYR: usize = 0x400;
+    /// Software Generated Interrupt Register (write-only).
+    pub const SGIR: usize = 0xF00;
     pub const CTLR_ENABLE: u32 = 1;
     pub const FRAME: usize = 0x1000;
+
+    /// GICD_SGIR value sending SGI `intid` (0–15) to the CPUs in `targets` (bit n = CPU
+    /// interface n): TargetListFilter 0 (use the list) in bits 25:24, CPUTargetList in 23:16,
+    /// SGIINTID in 3:0.
+    pub const fn sgir(targets: u8, intid: u8) -> u32 {
+        (targets as u32) << 16 | (intid & 0xF) as u32
+    }
 }
 
 /// GICv2 CPU interface, here the virtual one (GICV, IHI 0048B §5.3).
@@ -53,6 +62,8 @@ pub mod gicc {
 pub mod timer {
     pub const CTL_ENABLE: u64 = 1 << 0;
     pub const CTL_IMASK: u64 = 1 << 1;
+    /// The timer condition is met (read-only).
+    pub const CTL_ISTATUS: u64 = 1 << 2;
     /// Ticks of 0.1 ms when CNTFRQ_EL0 reads as zero: QEMU virt counts at 62.5 MHz.
     pub const TICKS_100US_AT_62_5_MHZ: u64 = 6250;
 
@@ -64,10 +75,16 @@ pub mod timer {
             t => t,
         }
     }
+
+    /// Ticks of `ms` milliseconds at `cntfrq` Hz (with the fallback of [`ticks_100us`]).
+    pub const fn ticks_ms(cntfrq: u64, ms: u64) -> u64 {
+        ticks_100us(cntfrq).saturating_mul(10).saturating_mul(ms)
+    }
 }
 
 const _: () = assert!(pl011::PCELL_ID0 + 16 <= pl011::FRAME);
 const _: () = assert!(gicd::IPRIORITYR + 32 <= gicd::FRAME);
+const _: () = assert!(gicd::SGIR + 4 <= gicd::FRAME);
 const _: () = assert!(gicc::EOIR + 4 <= gicc::FRAME);
 
 /// Where an exception came from, by the quarter of the vector table it used.
@@ -188,5 +205,17 @@ mod tests {
         assert_eq!(timer::ticks_100us(62_500_000), 6250);
         assert_eq!(timer::ticks_100us(100_000_000), 10_000);
         assert_eq!(timer::ticks_100us(0), timer::TICKS_100US_AT_62_5_MHZ);
+        assert_eq!(timer::ticks_ms(62_500_000, 5), 312_500);
+        assert_eq!(timer::ticks_ms(0, 1), 62_500);
+        assert_eq!(timer::ticks_ms(1_000_000_000, u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn sgir_targets_a_cpu_list() {
+        // SGI 1 to CPU interface 0 only: the guest's wake-up SGI.
+        assert_eq!(gicd::sgir(1, 1), 0x0001_0001);
+        assert_eq!(gicd::sgir(0b1010, 15), 0x000A_000F);
+        // An INTID above 15 cannot spill into the reserved bits or the filter.
+        assert_eq!(gicd::sgir(0xFF, 0x1F), 0x00FF_000F);
     }
 }

@@ -1,7 +1,7 @@
 //! FP/SIMD register patterns of the torture (in the style of Linux's fp-stress: every value is
-//! derived from the iteration and the register number, so a register restored from the wrong
-//! slot, the wrong iteration or the wrong half shows up), their comparison, and the iteration
-//! count fixed at compile time by `LAZYFP_TORTURE_ITERS`.
+//! derived from the vCPU, the iteration and the register number, so a register restored from the
+//! wrong slot, the wrong iteration, the wrong half or another vCPU's state shows up), their
+//! comparison, and the iteration count fixed at compile time by `LAZYFP_TORTURE_ITERS`.
 
 use lazyfp::abi::{REG_FPCR, REG_FPSR};
 
@@ -28,6 +28,15 @@ pub const TORTURE_ITERATIONS: u64 = parse_iterations(
 /// Salts that keep the FPCR and FPSR streams apart from the Q-register seeds.
 const FPCR_SALT: u64 = 0xF9C4_0000_0000_0001;
 const FPSR_SALT: u64 = 0xF958_0000_0000_0002;
+
+/// vCPUs whose patterns are kept apart: the vCPU index fills the top three bits of a Q seed.
+pub const PATTERN_VCPUS: u64 = 8;
+const VCPU_SEED_SHIFT: u32 = 61;
+/// Step between the FPCR (and FPSR) values of consecutive vCPUs in one iteration: odd, so
+/// `vcpu * stride` differs for every vCPU modulo 32 (and 128), and not 1, so neighbours differ
+/// in more than the lowest bit.
+const VCPU_STRIDE: u64 = 11;
+const _: () = assert!(VCPU_STRIDE % 2 == 1 && PATTERN_VCPUS <= 32);
 
 /// Parses a decimal iteration count at compile time: `None` gives `default`; anything but one
 /// or more ASCII digits forming a value in `1..=u64::MAX` panics (a build error in const context).
@@ -78,24 +87,40 @@ pub const fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Pattern of Q register `reg` at `iteration`: the low half is splitmix64 of an even seed made
-/// from (iteration, reg), the high half splitmix64 of the odd seed after it, so no two halves of
-/// any registers of any iterations (below 2^58) share a seed.
-pub const fn q_pattern(iteration: u64, reg: usize) -> u128 {
-    let seed = ((iteration << 5) | (reg as u64 & 31)) << 1;
+/// Pattern of Q register `reg` of `vcpu` at `iteration`: the low half is splitmix64 of an even
+/// seed made from (vcpu, iteration, reg), the high half splitmix64 of the odd seed after it, so
+/// no two halves of any registers of any vCPUs (below [`PATTERN_VCPUS`]) at any iterations
+/// (below 2^55) share a seed. vCPU 0's seeds are those of the single-vCPU guest.
+pub const fn q_pattern(vcpu: u64, iteration: u64, reg: usize) -> u128 {
+    let vcpu_bits = (vcpu % PATTERN_VCPUS) << VCPU_SEED_SHIFT;
+    let seed = vcpu_bits | ((iteration << 5) | (reg as u64 & 31)) << 1;
     let lo = splitmix64(seed);
     let hi = splitmix64(seed | 1);
     (hi as u128) << 64 | lo as u128
 }
 
-/// FPCR value of `iteration`: only [`FPCR_A53_MASK`] bits.
-pub const fn fpcr_pattern(iteration: u64) -> u64 {
-    splitmix64(iteration ^ FPCR_SALT) & FPCR_A53_MASK
+/// FPCR value of `vcpu` at `iteration`: only [`FPCR_A53_MASK`] bits; the vCPUs' values of one
+/// iteration all differ (the five bits read as a number, stepped by vCPU).
+pub const fn fpcr_pattern(vcpu: u64, iteration: u64) -> u64 {
+    let base = (splitmix64(iteration ^ FPCR_SALT) & FPCR_A53_MASK) >> 22;
+    (base.wrapping_add(vcpu.wrapping_mul(VCPU_STRIDE)) & 0x1f) << 22
 }
 
-/// FPSR value of `iteration`: only [`FPSR_FLAGS_MASK`] bits.
-pub const fn fpsr_pattern(iteration: u64) -> u64 {
-    splitmix64(iteration ^ FPSR_SALT) & FPSR_FLAGS_MASK
+/// FPSR value of `vcpu` at `iteration`: only [`FPSR_FLAGS_MASK`] bits; the vCPUs' values of one
+/// iteration all differ (the seven flags read as a number, stepped by vCPU).
+pub const fn fpsr_pattern(vcpu: u64, iteration: u64) -> u64 {
+    let base = fpsr_index(splitmix64(iteration ^ FPSR_SALT));
+    fpsr_flags(base.wrapping_add(vcpu.wrapping_mul(VCPU_STRIDE)) & 0x7f)
+}
+
+/// The seven FPSR flags (bits 0–4, 7, 27) packed into bits 0–6.
+const fn fpsr_index(fpsr: u64) -> u64 {
+    fpsr & 0x1f | (fpsr >> 7 & 1) << 5 | (fpsr >> 27 & 1) << 6
+}
+
+/// Inverse of [`fpsr_index`].
+const fn fpsr_flags(index: u64) -> u64 {
+    index & 0x1f | (index >> 5 & 1) << 7 | (index >> 6 & 1) << 27
 }
 
 /// The guest's FP/SIMD state as the torture loads and stores it: Q0–Q31 at offset 16 × n (the
@@ -118,18 +143,18 @@ impl FpState {
         fpcr: 0,
     };
 
-    /// The state the torture loads at `iteration`.
-    pub const fn pattern(iteration: u64) -> Self {
+    /// The state the torture of `vcpu` loads at `iteration`.
+    pub const fn pattern(vcpu: u64, iteration: u64) -> Self {
         let mut q = [0; Q_REGS];
         let mut reg = 0;
         while reg < Q_REGS {
-            q[reg] = q_pattern(iteration, reg);
+            q[reg] = q_pattern(vcpu, iteration, reg);
             reg += 1;
         }
         Self {
             q,
-            fpsr: fpsr_pattern(iteration),
-            fpcr: fpcr_pattern(iteration),
+            fpsr: fpsr_pattern(vcpu, iteration),
+            fpcr: fpcr_pattern(vcpu, iteration),
         }
     }
 
@@ -171,19 +196,72 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
+    /// The single-vCPU guest's formulas, before patterns took a vCPU.
+    fn q_pattern_v0(iteration: u64, reg: usize) -> u128 {
+        let seed = ((iteration << 5) | reg as u64) << 1;
+        (splitmix64(seed | 1) as u128) << 64 | splitmix64(seed) as u128
+    }
+
     #[test]
-    fn q_patterns_differ_across_registers_iterations_and_halves() {
-        let mut regs = HashSet::new();
-        let mut halves = HashSet::new();
-        for i in [0, 1, 2, 63, 64, 99_999, 1 << 40] {
+    fn vcpu_0_patterns_are_the_single_vcpu_guests() {
+        for i in [0, 1, 31, 32, 99_999, 1 << 40] {
             for r in 0..Q_REGS {
-                let v = q_pattern(i, r);
-                assert!(regs.insert(v), "Q{r} at iteration {i} repeats a value");
-                assert!(halves.insert(v as u64), "low half of Q{r}@{i} repeats");
-                assert!(
-                    halves.insert((v >> 64) as u64),
-                    "high half of Q{r}@{i} repeats"
-                );
+                assert_eq!(q_pattern(0, i, r), q_pattern_v0(i, r), "Q{r}@{i}");
+            }
+            assert_eq!(
+                fpcr_pattern(0, i),
+                splitmix64(i ^ FPCR_SALT) & FPCR_A53_MASK
+            );
+            assert_eq!(
+                fpsr_pattern(0, i),
+                splitmix64(i ^ FPSR_SALT) & FPSR_FLAGS_MASK
+            );
+        }
+    }
+
+    #[test]
+    fn fpcr_and_fpsr_of_one_iteration_differ_between_every_two_vcpus() {
+        for i in 0..2_000 {
+            let fpcr: HashSet<u64> = (0..PATTERN_VCPUS).map(|v| fpcr_pattern(v, i)).collect();
+            let fpsr: HashSet<u64> = (0..PATTERN_VCPUS).map(|v| fpsr_pattern(v, i)).collect();
+            assert_eq!(fpcr.len(), PATTERN_VCPUS as usize, "FPCR at iteration {i}");
+            assert_eq!(fpsr.len(), PATTERN_VCPUS as usize, "FPSR at iteration {i}");
+        }
+    }
+
+    #[test]
+    fn another_vcpus_state_mismatches_in_every_register() {
+        for i in [0, 5, 1000] {
+            let mine = FpState::pattern(1, i);
+            for other in [0, 2, 3, 7] {
+                let theirs = FpState::pattern(other, i);
+                let all = ((1u64 << Q_REGS) - 1) | 1 << REG_FPSR | 1 << REG_FPCR;
+                assert_eq!(mine.mismatch_mask(&theirs), all, "vCPU 1 vs {other} at {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn fpsr_index_round_trips_the_seven_flags() {
+        for index in 0..128 {
+            let flags = fpsr_flags(index);
+            assert_eq!(flags & !FPSR_FLAGS_MASK, 0);
+            assert_eq!(fpsr_index(flags), index);
+        }
+        assert_eq!(fpsr_flags(0x7f), FPSR_FLAGS_MASK);
+    }
+
+    #[test]
+    fn q_patterns_differ_across_vcpus_registers_iterations_and_halves() {
+        let mut halves = HashSet::new();
+        for vcpu in 0..PATTERN_VCPUS {
+            for i in [0, 1, 2, 63, 64, 99_999, 1 << 40, (1 << 55) - 1] {
+                for r in 0..Q_REGS {
+                    let v = q_pattern(vcpu, i, r);
+                    let at = format!("vCPU {vcpu} Q{r}@{i}");
+                    assert!(halves.insert(v as u64), "low half of {at} repeats");
+                    assert!(halves.insert((v >> 64) as u64), "high half of {at} repeats");
+                }
             }
         }
     }
@@ -191,8 +269,8 @@ mod tests {
     #[test]
     fn consecutive_iterations_change_every_register() {
         for i in 0..200 {
-            let a = FpState::pattern(i);
-            let b = FpState::pattern(i + 1);
+            let a = FpState::pattern(0, i);
+            let b = FpState::pattern(0, i + 1);
             assert!(
                 a.q.iter().zip(b.q.iter()).all(|(x, y)| x != y),
                 "iteration {i}"
@@ -213,12 +291,14 @@ mod tests {
         let mut seen_set = 0;
         let mut seen_clear = 0;
         let mut values = HashSet::new();
-        for i in 0..10_000 {
-            let v = fpcr_pattern(i);
-            assert_eq!(v & !FPCR_A53_MASK, 0, "iteration {i}: {v:#x}");
-            seen_set |= v;
-            seen_clear |= !v & FPCR_A53_MASK;
-            values.insert(v);
+        for vcpu in 0..PATTERN_VCPUS {
+            for i in 0..10_000 {
+                let v = fpcr_pattern(vcpu, i);
+                assert_eq!(v & !FPCR_A53_MASK, 0, "vCPU {vcpu} iteration {i}: {v:#x}");
+                seen_set |= v;
+                seen_clear |= !v & FPCR_A53_MASK;
+                values.insert(v);
+            }
         }
         assert_eq!(
             seen_set, FPCR_A53_MASK,
@@ -234,10 +314,12 @@ mod tests {
     #[test]
     fn fpsr_pattern_stays_within_flag_bits_and_covers_them() {
         let mut seen = 0;
-        for i in 0..10_000 {
-            let v = fpsr_pattern(i);
-            assert_eq!(v & !FPSR_FLAGS_MASK, 0, "iteration {i}: {v:#x}");
-            seen |= v;
+        for vcpu in 0..PATTERN_VCPUS {
+            for i in 0..10_000 {
+                let v = fpsr_pattern(vcpu, i);
+                assert_eq!(v & !FPSR_FLAGS_MASK, 0, "vCPU {vcpu} iteration {i}: {v:#x}");
+                seen |= v;
+            }
         }
         assert_eq!(seen, FPSR_FLAGS_MASK);
         assert_eq!(FPSR_FLAGS_MASK, 0x0800_009F);
@@ -247,21 +329,21 @@ mod tests {
     #[test]
     fn fpcr_and_fpsr_streams_are_not_the_same_sequence() {
         let differ = (0..64)
-            .filter(|&i| fpcr_pattern(i) >> 22 != fpsr_pattern(i) & 0x1f)
+            .filter(|&i| fpcr_pattern(0, i) >> 22 != fpsr_pattern(0, i) & 0x1f)
             .count();
         assert!(differ > 32);
     }
 
     #[test]
     fn identical_states_have_no_mismatch() {
-        let s = FpState::pattern(7);
+        let s = FpState::pattern(0, 7);
         assert_eq!(s.mismatch_mask(&s), 0);
         assert_eq!(s.first_mismatch(&s), None);
     }
 
     #[test]
     fn compare_reports_the_first_mismatching_register() {
-        let want = FpState::pattern(42);
+        let want = FpState::pattern(0, 42);
         let mut got = want;
         got.q[17] ^= 1 << 100; // a flipped bit in the high half
         got.q[5] ^= 1; // and one in the low half of a lower register
@@ -275,7 +357,7 @@ mod tests {
 
     #[test]
     fn compare_reports_fpsr_and_fpcr_by_their_abi_numbers() {
-        let want = FpState::pattern(3);
+        let want = FpState::pattern(0, 3);
         let mut got = want;
         got.fpcr ^= 1 << 24;
         assert_eq!(want.first_mismatch(&got), Some(REG_FPCR));
@@ -288,8 +370,8 @@ mod tests {
 
     #[test]
     fn stale_state_from_the_previous_iteration_is_caught() {
-        let want = FpState::pattern(1000);
-        let stale = FpState::pattern(999);
+        let want = FpState::pattern(0, 1000);
+        let stale = FpState::pattern(0, 999);
         assert_eq!(want.mismatch_mask(&stale) & 0xFFFF_FFFF, 0xFFFF_FFFF);
     }
 

@@ -104,7 +104,7 @@ mod tests {
             Verdict::from_code(verdict_code(Verdict::Pass)),
             Verdict::Pass
         );
-        for code in 1..=14 {
+        for code in 1..=18 {
             let v = Verdict::from_code(code);
             assert_eq!(verdict_code(v), code, "FailReason code {code}");
         }

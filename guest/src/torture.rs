@@ -170,7 +170,7 @@ mod tests {
     fn clean_run_reports_no_bad_register_and_passes() {
         let mut t = Tally::new();
         for i in 0..10 {
-            let s = FpState::pattern(i);
+            let s = FpState::pattern(0, i);
             t.record(i, &s, &s);
         }
         assert_eq!(t.result_args(), [10, 0, NO_BAD_REGISTER]);
@@ -181,7 +181,7 @@ mod tests {
     fn tally_keeps_the_first_mismatch_and_counts_bad_iterations() {
         let mut t = Tally::new();
         for i in 0..100 {
-            let want = FpState::pattern(i);
+            let want = FpState::pattern(0, i);
             let mut got = want;
             if i == 40 {
                 got.fpcr = 0;
@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn fpcr_only_mismatch_reports_register_33() {
         let mut t = Tally::new();
-        let want = FpState::pattern(5);
+        let want = FpState::pattern(0, 5);
         let got = FpState {
             fpcr: want.fpcr ^ (1 << 22),
             ..want

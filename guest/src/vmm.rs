@@ -1,7 +1,9 @@
 //! Calls to the VMM: PSCI and lazyfp hypercalls, verdicts, switching off.
 use aarch64_cpu::asm::wfi;
 use guest::report::verdict_code;
-use guest::{Failure, Tally};
+use guest::Failure;
+#[cfg(not(feature = "bench"))]
+use guest::Tally;
 use lazyfp::abi::{hc, psci, Verdict};
 
 use crate::arch::smc;
@@ -10,6 +12,15 @@ use crate::println;
 /// PSCI SYSTEM_OFF. The VMM stops the VM; should it return, the guest idles.
 pub fn system_off() -> ! {
     smc(psci::SYSTEM_OFF, [0; 3]);
+    loop {
+        wfi();
+    }
+}
+
+/// PSCI CPU_OFF: the VMM stops this vCPU; should it return, the vCPU idles.
+#[cfg(not(feature = "bench"))]
+pub fn cpu_off() -> ! {
+    smc(psci::CPU_OFF, [0; 3]);
     loop {
         wfi();
     }
