@@ -17,9 +17,9 @@ pub enum Power {
 impl Power {
     const fn affinity_info(self) -> u64 {
         match self {
-            Self::On => 0,
-            Self::Off => 1,
-            Self::OnPending => 2,
+            Self::On => AFFINITY_ON,
+            Self::Off => AFFINITY_OFF,
+            Self::OnPending => AFFINITY_ON_PENDING,
         }
     }
 }

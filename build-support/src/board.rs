@@ -16,13 +16,7 @@ use std::{fmt, fs, path::Path};
 use roxmltree::{Document, Node};
 
 use crate::sdf::{parse_number, SdfError, VMM};
-
-/// The guest-visible GIC, which follows the hardware's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Gic {
-    V2,
-    V3,
-}
+use crate::GicVersion;
 
 /// The kind of the board UART the VMM drives as its console.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +29,8 @@ pub enum UartKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Board {
     pub name: String,
-    pub gic: Gic,
+    /// The guest-visible GIC, which follows the hardware's.
+    pub gic: GicVersion,
     pub uart: UartKind,
     /// The console UART's interrupt (an `<irq>` of the VMM in the board file).
     pub uart_irq: u64,
@@ -177,8 +172,8 @@ pub fn parse_board(file: &str, xml: &str, name: &str) -> Result<Board, BoardErro
         });
     }
     let gic = match attr("gic")? {
-        "v2" => Gic::V2,
-        "v3" => Gic::V3,
+        "v2" => GicVersion::V2,
+        "v3" => GicVersion::V3,
         v => return Err(bad("gic", v)),
     };
     let uart = match attr("uart")? {
@@ -304,6 +299,11 @@ mod tests {
             check_requirements(&system, FpPolicy::Lazy).unwrap();
             let vmm = system.pd(VMM).unwrap();
             assert!(vmm.irqs.iter().any(|i| i.irq == board.uart_irq), "{name}");
+            assert_eq!(
+                crate::dtb::gic_of(&system),
+                board.gic,
+                "{name}: the DTB's GIC"
+            );
             let uart = system.mr("uart").unwrap();
             let vm = vmm.virtual_machine.as_ref().unwrap();
             let gicv = vm.maps.iter().any(|m| m.mr == "gic_vcpu");
@@ -311,14 +311,14 @@ mod tests {
                 "qemu_virt_aarch64" => {
                     assert_eq!(
                         (board.gic, board.uart, uart.phys_addr),
-                        (Gic::V2, UartKind::Pl011, Some(0x0900_0000))
+                        (GicVersion::V2, UartKind::Pl011, Some(0x0900_0000))
                     );
                     assert!(gicv && vmm.irqs.iter().any(|i| i.irq == 30));
                 }
                 _ => {
                     assert_eq!(
                         (board.gic, board.uart, uart.phys_addr),
-                        (Gic::V3, UartKind::Imx, Some(0x3089_0000))
+                        (GicVersion::V3, UartKind::Imx, Some(0x3089_0000))
                     );
                     assert!(
                         !gicv,

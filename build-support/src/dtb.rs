@@ -228,9 +228,25 @@ fn layout(system: &System, gic: GicVersion) -> Result<Layout<'_>, DtbError> {
     })
 }
 
-/// The Linux guest's DTB with a GICv2: [`guest_dtb_for`] with [`GicVersion::V2`].
+/// The Linux guest's DTB, with the GIC the system description implies: a GICv2 when the VM maps
+/// the board's virtual CPU interface (`gic_vcpu`), else a GICv3 (whose CPU interface is system
+/// registers).
 pub fn guest_dtb(system: &System, params: &DtbParams) -> Result<Vec<u8>, DtbError> {
-    guest_dtb_for(system, params, GicVersion::V2)
+    guest_dtb_for(system, params, gic_of(system))
+}
+
+/// The GIC `system`'s VM sees: see [`guest_dtb`].
+pub fn gic_of(system: &System) -> GicVersion {
+    let maps_gicv = system
+        .protection_domains
+        .iter()
+        .filter_map(|pd| pd.virtual_machine.as_ref())
+        .any(|vm| vm.maps.iter().any(|m| m.mr == "gic_vcpu"));
+    if maps_gicv {
+        GicVersion::V2
+    } else {
+        GicVersion::V3
+    }
 }
 
 /// The Linux guest's DTB for the virtual machine of `system`'s VMM, with a `gic`.
@@ -393,8 +409,9 @@ mod tests {
         }
     }
 
+    /// The error of a GICv2 DTB for `xml` (a system without `gic_vcpu` would be GICv3).
     fn err(xml: &str) -> String {
-        match guest_dtb(&ok(xml), &params(None)) {
+        match guest_dtb_for(&ok(xml), &params(None), GicVersion::V2) {
             Ok(_) => panic!("expected an error"),
             Err(e) => e.to_string(),
         }

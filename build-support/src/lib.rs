@@ -16,11 +16,11 @@ mod variant;
 use std::path::Path;
 
 pub use board::{
-    apply_board, load_board, parse_board, supported_boards, Board, BoardError, Gic, UartKind,
+    apply_board, load_board, parse_board, supported_boards, Board, BoardError, UartKind,
 };
 pub use cargo::{env_sdk, pd_link_args, rerun_env};
 pub use codegen::sdf_rs;
-pub use dtb::{guest_dtb, guest_dtb_for, DtbError, DtbParams, GicVersion};
+pub use dtb::{gic_of, guest_dtb, guest_dtb_for, DtbError, DtbParams, GicVersion};
 pub use sdf::{
     check_cores, check_requirements, parse, parse_number, At, Channel, ChannelEnd, FpPolicy, Irq,
     Map, MemoryRegion, Perms, ProtectionDomain, SdfError, Setvar, System, Trigger, UnknownPolicy,
@@ -58,8 +58,8 @@ pub fn generate_sdf_rs(
 /// The board's facts as Rust constants (`pub mod board` of the root crate's `sdf` module).
 pub fn board_rs(board: &Board) -> String {
     let gic = match board.gic {
-        Gic::V2 => "V2",
-        Gic::V3 => "V3",
+        GicVersion::V2 => "V2",
+        GicVersion::V3 => "V3",
     };
     let uart = match board.uart {
         UartKind::Pl011 => "Pl011",
