@@ -1,6 +1,5 @@
 //! Secondary vCPUs: vCPU 0 starts them with PSCI CPU_ON, each runs its own FP torture and
 //! publishes its tally, and vCPU 0 waits until AFFINITY_INFO says they are off.
-use aarch64_cpu::asm::wfe;
 use aarch64_cpu::registers::{Readable, CNTFRQ_EL0};
 use guest::hw::timer;
 use guest::smp::{await_affinity, cpu_on_answer, Budget, CpuOn, TallyBoard, MAX_VCPUS};
@@ -8,14 +7,16 @@ use guest::{expect_eq, CheckResult, Failure, Tally};
 use lazyfp::abi::{psci, FailReason};
 
 use crate::arch::smc;
-use crate::exits::{counter, gic_cpu_setup, keep_wfi_awake, send_wake_sgi};
+use crate::exits::{counter, gic_cpu_setup, send_wake_sgi, sleep_ms};
 use crate::{boot, fpu, vmm};
 
 /// Every vCPU's final tally (vCPU 0's included), for vCPU 0's verdict.
 pub static TALLIES: TallyBoard = TallyBoard::new();
 
 /// How long a started vCPU may stay ON_PENDING, and how long vCPU 0 waits (after its own
-/// torture) for a secondary to switch itself off; the tries bound a counter that stands still.
+/// torture) for a secondary to switch itself off, sleeping [`POLL_MS`] between polls; the tries
+/// bound a counter that stands still or a VMM that never lets WFI sleep.
+const POLL_MS: u64 = 1;
 const START_WAIT_MS: u64 = 1_000;
 const OFF_WAIT_MS: u64 = 120_000;
 const MAX_WAIT_TRIES: u64 = 10_000_000;
@@ -29,7 +30,8 @@ fn affinity_info(index: usize) -> u64 {
     smc(psci::AFFINITY_INFO_64, [mpidr(index), 0, 0])[0]
 }
 
-/// Waits for vCPU `index` to reach AFFINITY_INFO state `want`, with `WFE` between the calls.
+/// Waits for vCPU `index` to reach AFFINITY_INFO state `want`, sleeping between the calls (a
+/// timer-bounded WFI rather than WFE, which a VMM may block like WFI).
 fn await_state(index: usize, want: u64, ms: u64) -> CheckResult {
     let ticks = timer::ticks_ms(CNTFRQ_EL0.get(), ms);
     let mut budget = Budget::new(counter(), ticks, MAX_WAIT_TRIES);
@@ -37,7 +39,7 @@ fn await_state(index: usize, want: u64, ms: u64) -> CheckResult {
         want,
         || affinity_info(index),
         || {
-            wfe();
+            sleep_ms(POLL_MS);
             budget.spend(counter())
         },
     )
@@ -75,7 +77,6 @@ pub extern "C" fn secondary_main(index: u64) -> ! {
     if index == 1 {
         send_wake_sgi();
     }
-    keep_wfi_awake();
     let tally = fpu::torture(index);
     vmm::torture_result(&tally);
     TALLIES.publish(index as usize, &tally);
