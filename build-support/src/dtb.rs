@@ -1,13 +1,35 @@
 //! The device tree of the Linux guest, generated from the system description so that it says
 //! exactly what the VMM provides: guest RAM and the GIC CPU interface where system.xml maps
 //! them, one CPU per `<vcpu>`, and the devices the VMM emulates at QEMU virt's addresses (the
-//! GIC distributor, a PL011, the architected timer, PSCI over SMC).
+//! GIC distributor, on GICv3 also the redistributors, a PL011, the architected timer, PSCI
+//! over SMC).
 
 use std::fmt;
 
 use vm_fdt::FdtWriter;
 
 use crate::sdf::{System, VirtualMachine, VMM};
+
+/// Which GIC the guest is told about (the VMM's vGIC front end; chosen by the caller, since
+/// the system description does not say).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GicVersion {
+    /// A GICv2: the emulated distributor and the VM's map of the hardware GICV frame.
+    #[default]
+    V2,
+    /// A GICv3: the emulated distributor and redistributors (the CPU interface is system
+    /// registers, no map needed).
+    V3,
+}
+
+impl fmt::Display for GicVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::V2 => "GICv2",
+            Self::V3 => "GICv3",
+        })
+    }
+}
 
 /// What the DTB takes besides the system description.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,6 +45,11 @@ pub struct DtbParams {
 // GUEST_UART_BASE, VTIMER_IRQ); a test below checks that the two agree.
 const GICD_BASE: u64 = 0x0800_0000;
 const GICD_SIZE: u64 = 0x1000;
+/// A GICv3 distributor's frame is 64 KiB.
+const GICD_V3_SIZE: u64 = 0x1_0000;
+/// GICv3 redistributors as on QEMU virt: one region, 128 KiB (RD and SGI frames) per CPU.
+const GICR_BASE: u64 = 0x080a_0000;
+const GICR_STRIDE: u64 = 0x2_0000;
 /// A GICv2 CPU interface spans two 4 KiB pages (GICC_DIR is in the second).
 const GICC_SIZE: u64 = 0x2000;
 const UART_BASE: u64 = 0x0900_0000;
@@ -33,8 +60,8 @@ const UART_CLOCK_HZ: u32 = 24_000_000;
 /// Architected timer PPIs in the DT's numbering (INTID - 16): secure 13, non-secure 14,
 /// virtual 11 (INTID 27), hypervisor 10.
 const TIMER_PPIS: [u32; 4] = [13, 14, 11, 10];
-/// GICv2 targets at most eight CPUs.
-const MAX_GICV2_CPUS: usize = 8;
+/// GICv2 targets at most eight CPUs; the VMM's vGIC serves eight on either version.
+const MAX_CPUS: usize = 8;
 
 // The GIC binding's interrupt specifiers: <type number flags>.
 const GIC_SPI: u32 = 0;
@@ -58,12 +85,13 @@ pub enum DtbError {
     },
     /// A region the DTB needs the size of has none (it is prefilled).
     UnsizedRegion { file: String, line: u32, mr: String },
-    /// The virtual machine's vCPUs: none, or more than a GICv2 can target.
+    /// The virtual machine's vCPUs: none, or more than the GIC can target.
     Vcpus {
         file: String,
         line: u32,
         vm: String,
         count: usize,
+        gic: GicVersion,
     },
     /// The initrd range is empty or not inside guest RAM.
     InitrdOutsideRam {
@@ -106,9 +134,10 @@ impl fmt::Display for DtbError {
                 line,
                 vm,
                 count,
+                gic,
             } => write!(
                 f,
-                "{file}:{line}: <virtual_machine name=\"{vm}\"> has {count} vCPUs; a GICv2 guest needs 1 to {MAX_GICV2_CPUS}"
+                "{file}:{line}: <virtual_machine name=\"{vm}\"> has {count} vCPUs; a {gic} guest needs 1 to {MAX_CPUS}"
             ),
             Self::InitrdOutsideRam {
                 start,
@@ -133,16 +162,19 @@ impl From<vm_fdt::Error> for DtbError {
     }
 }
 
-/// The guest-physical layout the DTB describes, read from the system description.
+/// The guest-physical layout the DTB describes, read from the system description, and the GIC
+/// the caller chose.
 struct Layout<'a> {
     ram_base: u64,
     ram_size: u64,
-    gicc_base: u64,
+    /// The VM's map of the GICV frame (GICv2 only).
+    gicc_base: Option<u64>,
+    gic: GicVersion,
     vcpus: Vec<u32>,
     vm: &'a VirtualMachine,
 }
 
-fn layout(system: &System) -> Result<Layout<'_>, DtbError> {
+fn layout(system: &System, gic: GicVersion) -> Result<Layout<'_>, DtbError> {
     let vm = system
         .pd(VMM)
         .and_then(|pd| pd.virtual_machine.as_ref())
@@ -151,12 +183,16 @@ fn layout(system: &System) -> Result<Layout<'_>, DtbError> {
         })?;
     let map = |mr: &str| vm.maps.iter().find(|map| map.mr == mr);
     let (ram, gicc) = (map("guest_ram"), map("gic_vcpu"));
-    let (Some(ram), Some(gicc)) = (ram, gicc) else {
-        let missing = [("guest_ram", ram), ("gic_vcpu", gicc)]
-            .into_iter()
-            .filter(|(_, map)| map.is_none())
-            .map(|(mr, _)| mr)
-            .collect();
+    let gicc_needed = gic == GicVersion::V2;
+    let (Some(ram), true) = (ram, gicc.is_some() || !gicc_needed) else {
+        let missing = [
+            ("guest_ram", ram.is_none()),
+            ("gic_vcpu", gicc_needed && gicc.is_none()),
+        ]
+        .into_iter()
+        .filter(|(_, missing)| *missing)
+        .map(|(mr, _)| mr)
+        .collect();
         return Err(DtbError::MissingMaps {
             file: system.file.clone(),
             line: vm.at.line,
@@ -173,31 +209,43 @@ fn layout(system: &System) -> Result<Layout<'_>, DtbError> {
             line: ram_mr.map_or(ram.at.line, |mr| mr.at.line),
             mr: ram.mr.clone(),
         })?;
-    if vm.vcpus.is_empty() || vm.vcpus.len() > MAX_GICV2_CPUS {
+    if vm.vcpus.is_empty() || vm.vcpus.len() > MAX_CPUS {
         return Err(DtbError::Vcpus {
             file: system.file.clone(),
             line: vm.at.line,
             vm: vm.name.clone(),
             count: vm.vcpus.len(),
+            gic,
         });
     }
     Ok(Layout {
         ram_base: ram.vaddr,
         ram_size,
-        gicc_base: gicc.vaddr,
+        gicc_base: gicc.filter(|_| gicc_needed).map(|map| map.vaddr),
+        gic,
         vcpus: vm.vcpus.iter().map(|vcpu| u32::from(vcpu.id)).collect(),
         vm,
     })
 }
 
-/// The Linux guest's DTB for the virtual machine of `system`'s VMM.
+/// The Linux guest's DTB with a GICv2: [`guest_dtb_for`] with [`GicVersion::V2`].
+pub fn guest_dtb(system: &System, params: &DtbParams) -> Result<Vec<u8>, DtbError> {
+    guest_dtb_for(system, params, GicVersion::V2)
+}
+
+/// The Linux guest's DTB for the virtual machine of `system`'s VMM, with a `gic`.
 ///
 /// Describes: `/memory` (the VM's map of `guest_ram`), `/cpus` (one Cortex-A53 per `<vcpu>`,
 /// `reg` = vCPU id, started with PSCI), `/psci` (SMC), `/timer`, `/intc` (GICv2: the emulated
-/// distributor and the VM's map of `gic_vcpu` as the CPU interface), `/pl011` with its clock,
-/// and `/chosen` from `params`.
-pub fn guest_dtb(system: &System, params: &DtbParams) -> Result<Vec<u8>, DtbError> {
-    let layout = layout(system)?;
+/// distributor and the VM's map of `gic_vcpu` as the CPU interface; GICv3: the emulated
+/// distributor and one redistributor region for all vCPUs), `/pl011` with its clock, and
+/// `/chosen` from `params`.
+pub fn guest_dtb_for(
+    system: &System,
+    params: &DtbParams,
+    gic: GicVersion,
+) -> Result<Vec<u8>, DtbError> {
+    let layout = layout(system, gic)?;
     if let Some((start, end)) = params.initrd {
         let ram_end = layout.ram_base.saturating_add(layout.ram_size);
         if !(layout.ram_base <= start && start < end && end <= ram_end) {
@@ -209,8 +257,11 @@ pub fn guest_dtb(system: &System, params: &DtbParams) -> Result<Vec<u8>, DtbErro
             });
         }
     }
-    // PPIs name the CPUs they go to (a GICv2 binding detail): one bit per vCPU.
-    let ppi_flags = ((1u32 << layout.vcpus.len()) - 1) << 8 | IRQ_LEVEL_HIGH;
+    // On GICv2, PPIs name the CPUs they go to (a binding detail): one bit per vCPU.
+    let ppi_flags = match layout.gic {
+        GicVersion::V2 => ((1u32 << layout.vcpus.len()) - 1) << 8 | IRQ_LEVEL_HIGH,
+        GicVersion::V3 => IRQ_LEVEL_HIGH,
+    };
     let uart = format!("/pl011@{UART_BASE:x}");
 
     let mut fdt = FdtWriter::new()?;
@@ -270,12 +321,26 @@ pub fn guest_dtb(system: &System, params: &DtbParams) -> Result<Vec<u8>, DtbErro
     fdt.end_node(timer)?;
 
     let intc = fdt.begin_node(&format!("intc@{GICD_BASE:x}"))?;
-    fdt.property_string("compatible", "arm,cortex-a15-gic")?;
+    let (compatible, reg) = match layout.gicc_base {
+        Some(gicc) => (
+            "arm,cortex-a15-gic",
+            [GICD_BASE, GICD_SIZE, gicc, GICC_SIZE],
+        ),
+        // One redistributor region, so no #redistributor-regions.
+        None => {
+            let gicr_size = GICR_STRIDE * layout.vcpus.len() as u64;
+            (
+                "arm,gic-v3",
+                [GICD_BASE, GICD_V3_SIZE, GICR_BASE, gicr_size],
+            )
+        }
+    };
+    fdt.property_string("compatible", compatible)?;
     fdt.property_u32("#interrupt-cells", 3)?;
     // No interrupt-map children; dtc wants the cell count stated all the same.
     fdt.property_u32("#address-cells", 0)?;
     fdt.property_null("interrupt-controller")?;
-    fdt.property_array_u64("reg", &[GICD_BASE, GICD_SIZE, layout.gicc_base, GICC_SIZE])?;
+    fdt.property_array_u64("reg", &reg)?;
     fdt.property_phandle(PHANDLE_GIC)?;
     fdt.end_node(intc)?;
 
@@ -473,9 +538,8 @@ mod tests {
         assert_eq!(Some(reg[1]), ram);
     }
 
-    #[test]
-    fn dtc_reads_it_without_warnings() {
-        let blob = dtb(LAZYFP, Some((0x4200_0000, 0x4230_0000)));
+    /// `dtc`'s source form of `blob`, or None without dtc.
+    fn dtc(blob: &[u8]) -> Option<String> {
         let child = Command::new("dtc")
             .args(["-I", "dtb", "-O", "dts", "-"])
             .stdin(Stdio::piped())
@@ -484,19 +548,26 @@ mod tests {
             .spawn();
         let Ok(mut child) = child else {
             println!("note: dtc not found (Debian package device-tree-compiler): not checking the DTB with dtc");
-            return;
+            return None;
         };
         child
             .stdin
             .take()
             .expect("stdin")
-            .write_all(&blob)
+            .write_all(blob)
             .expect("write to dtc");
         let out = child.wait_with_output().expect("dtc runs");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let dts = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "dtc failed: {stderr}");
         assert!(stderr.trim().is_empty(), "dtc warns: {stderr}");
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    #[test]
+    fn dtc_reads_it_without_warnings() {
+        let Some(dts) = dtc(&dtb(LAZYFP, Some((0x4200_0000, 0x4230_0000)))) else {
+            return;
+        };
         for line in [
             "memory@40000000 {",
             "reg = <0x00 0x40000000 0x00 0x4000000>;",
@@ -507,15 +578,29 @@ mod tests {
         ] {
             assert!(dts.contains(line), "no {line:?} in:\n{dts}");
         }
+        let Some(dts) = dtc(&dtb_v3(&with_vcpus(LAZYFP, 2))) else {
+            return;
+        };
+        for line in [
+            "compatible = \"arm,gic-v3\";",
+            "reg = <0x00 0x8000000 0x00 0x10000 0x00 0x80a0000 0x00 0x40000>;",
+        ] {
+            assert!(dts.contains(line), "no {line:?} in:\n{dts}");
+        }
+    }
+
+    /// The fixture without the VM's map of the GICV frame.
+    fn without_gicv_map() -> String {
+        edit(
+            LAZYFP,
+            r#"<map mr="gic_vcpu" vaddr="0x8010000" perms="rw" cached="false" />"#,
+            "",
+        )
     }
 
     #[test]
     fn missing_maps_are_named() {
-        let no_gicc = edit(
-            LAZYFP,
-            r#"<map mr="gic_vcpu" vaddr="0x8010000" perms="rw" cached="false" />"#,
-            "",
-        );
+        let no_gicc = without_gicv_map();
         let e = err(&no_gicc);
         assert!(
             e.contains("virtual_machine name=\"guest\"") && e.contains("mr=\"gic_vcpu\""),
@@ -572,6 +657,91 @@ mod tests {
         ));
     }
 
+    fn dtb_v3(xml: &str) -> Vec<u8> {
+        match guest_dtb_for(&ok(xml), &params(None), GicVersion::V3) {
+            Ok(dtb) => dtb,
+            Err(e) => panic!("no GICv3 DTB: {e}"),
+        }
+    }
+
+    /// `n` vCPUs with ids 0..n.
+    fn with_vcpus(xml: &str, n: u32) -> String {
+        let vcpus: String = (0..n).map(|i| format!(r#"<vcpu id="{i}" />"#)).collect();
+        edit(xml, r#"<vcpu id="0" />"#, &vcpus)
+    }
+
+    #[test]
+    fn gicv2_is_the_default() {
+        let system = ok(&with_vcpus(LAZYFP, 2));
+        let v2 = guest_dtb_for(&system, &params(None), GicVersion::V2).expect("a DTB");
+        assert_eq!(guest_dtb(&system, &params(None)).expect("a DTB"), v2);
+        assert_eq!(GicVersion::default(), GicVersion::V2);
+        let v3 = guest_dtb_for(&system, &params(None), GicVersion::V3).expect("a DTB");
+        assert_ne!(v2, v3);
+    }
+
+    #[test]
+    fn gicv3_node() {
+        for n in [1u32, 4] {
+            let blob = dtb_v3(&with_vcpus(LAZYFP, n));
+            let fdt = Fdt::new(&blob).expect("a valid FDT");
+            let gic = node(&fdt, "/intc@8000000");
+            assert_eq!(strings(gic, "compatible"), ["arm,gic-v3"]);
+            assert_eq!(cells(gic, "#interrupt-cells"), [3]);
+            assert!(gic.property("interrupt-controller").is_some());
+            assert!(gic.property("#redistributor-regions").is_none());
+            assert_eq!(
+                u64s(gic, "reg"),
+                [0x0800_0000, 0x1_0000, 0x080a_0000, 0x2_0000 * u64::from(n)]
+            );
+            assert_eq!(
+                cells(node(&fdt, "/"), "interrupt-parent"),
+                cells(gic, "phandle")
+            );
+            // No CPU mask in the PPI specifiers.
+            assert_eq!(
+                cells(node(&fdt, "/timer"), "interrupts"),
+                [1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4]
+            );
+            assert_eq!(fdt.cpus().count(), n as usize);
+        }
+    }
+
+    #[test]
+    fn gicv3_needs_no_gicv_map() {
+        let no_gicc = without_gicv_map();
+        let blob = dtb_v3(&no_gicc);
+        let fdt = Fdt::new(&blob).expect("a valid FDT");
+        assert_eq!(u64s(node(&fdt, "/intc@8000000"), "reg")[2], 0x080a_0000);
+        assert!(err(&no_gicc).contains("mr=\"gic_vcpu\""), "GICv2 needs it");
+        let no_ram = edit(
+            &no_gicc,
+            r#"<map mr="guest_ram" vaddr="0x40000000" perms="rwx" />"#,
+            "",
+        );
+        let e = guest_dtb_for(&ok(&no_ram), &params(None), GicVersion::V3)
+            .expect_err("no RAM map")
+            .to_string();
+        assert!(
+            e.contains("its <map> of mr=\"guest_ram\"") && !e.contains("gic_vcpu"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn vcpu_count_is_checked_per_gic() {
+        let nine = ok(&with_vcpus(LAZYFP, 9));
+        for (gic, name) in [(GicVersion::V2, "GICv2"), (GicVersion::V3, "GICv3")] {
+            let e = guest_dtb_for(&nine, &params(None), gic).expect_err("9 vCPUs");
+            assert!(
+                e.to_string()
+                    .contains(&format!("has 9 vCPUs; a {name} guest needs 1 to 8")),
+                "{e}"
+            );
+        }
+        assert!(guest_dtb_for(&ok(&with_vcpus(LAZYFP, 8)), &params(None), GicVersion::V3).is_ok());
+    }
+
     /// The emulated devices' addresses here and in src/abi.rs (which the VMM and the test guest
     /// use) agree, and so does the real system's map of the GIC CPU interface.
     #[test]
@@ -596,8 +766,8 @@ mod tests {
         assert_eq!(constant("GUEST_UART_BASE"), UART_BASE);
         assert_eq!(constant("VTIMER_IRQ"), u64::from(16 + TIMER_PPIS[2]));
         let system = ok(&real());
-        let layout = layout(&system).expect("the real system's layout");
-        assert_eq!(constant("GUEST_GICC_BASE"), layout.gicc_base);
+        let layout = layout(&system, GicVersion::V2).expect("the real system's layout");
+        assert_eq!(Some(constant("GUEST_GICC_BASE")), layout.gicc_base);
         assert_eq!(constant("GUEST_RAM_BASE"), layout.ram_base);
     }
 }
