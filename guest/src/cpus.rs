@@ -2,7 +2,9 @@
 //! publishes its tally, and vCPU 0 waits until AFFINITY_INFO says they are off.
 use aarch64_cpu::registers::{Readable, CNTFRQ_EL0};
 use guest::hw::timer;
-use guest::smp::{await_affinity, cpu_on_answer, Budget, CpuOn, TallyBoard, MAX_VCPUS};
+use guest::smp::{
+    await_affinity, bad_entry_refused, cpu_on_answer, Budget, CpuOn, TallyBoard, MAX_VCPUS,
+};
 use guest::{expect_eq, CheckResult, Failure, Tally};
 use lazyfp::abi::{psci, FailReason};
 
@@ -46,25 +48,28 @@ fn await_state(index: usize, want: u64, ms: u64) -> CheckResult {
 }
 
 /// Starts vCPUs 1, 2, … at the secondary entry (context id = vCPU index) until CPU_ON answers
-/// INVALID_PARAMETERS or [`MAX_VCPUS`] run. Each started vCPU must refuse a second CPU_ON with
-/// ALREADY_ON and be reported ON by AFFINITY_INFO. Returns the number of secondaries.
+/// INVALID_PARAMETERS or [`MAX_VCPUS`] run. Before each start, CPU_ON at entry 0 (outside guest
+/// RAM) must be refused; after it, AFFINITY_INFO must report ON and a second CPU_ON
+/// ALREADY_ON. Returns the number of secondaries.
 pub fn start_secondaries() -> Result<usize, Failure> {
     let entry = boot::secondary_entry();
     let mut started = 0;
     for index in 1..MAX_VCPUS {
-        let on = |context| smc(psci::CPU_ON_64, [mpidr(index), entry, context])[0];
-        match cpu_on_answer(mpidr(index), on(index as u64))? {
+        let on = |entry, context| smc(psci::CPU_ON_64, [mpidr(index), entry, context])[0];
+        bad_entry_refused(mpidr(index), on(0, index as u64))?;
+        match cpu_on_answer(mpidr(index), on(entry, index as u64))? {
             CpuOn::NoSuchVcpu => break,
             CpuOn::Started => started += 1,
         }
+        // Once ON (not ON_PENDING, which CPU_ON would answer), a second CPU_ON is refused.
+        await_state(index, psci::AFFINITY_ON, START_WAIT_MS)?;
         // Context id 0 would park the vCPU, were it started again.
         expect_eq(
             "cpu-on-again",
             FailReason::SmpBringUp,
-            on(0),
+            on(entry, 0),
             psci::ALREADY_ON as u64,
         )?;
-        await_state(index, psci::AFFINITY_ON, START_WAIT_MS)?;
     }
     Ok(started)
 }

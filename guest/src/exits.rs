@@ -82,7 +82,7 @@ struct PsciCheck {
 
 /// PSCI 1.1 (DEN0022): results are sign-extended to 64 bits. None of them may start a vCPU:
 /// the secondaries are started later, at their own entry.
-const PSCI_CHECKS: [PsciCheck; 7] = [
+const PSCI_CHECKS: [PsciCheck; 6] = [
     PsciCheck {
         name: "psci-version",
         reason: FailReason::PsciVersion,
@@ -125,14 +125,6 @@ const PSCI_CHECKS: [PsciCheck; 7] = [
         // MPIDR Aff0 = 255 names no vCPU of any VM.
         function: psci::CPU_ON_64,
         args: [0xFF, abi::GUEST_RAM_BASE + 0x8_0000, 0],
-        expected: psci::INVALID_PARAMETERS as u64,
-    },
-    PsciCheck {
-        name: "psci-cpu-on-entry",
-        reason: FailReason::PsciFeatures,
-        // vCPU 1 does not exist (one vCPU) or may not start at 0, outside guest RAM.
-        function: psci::CPU_ON_64,
-        args: [1, 0, 0],
         expected: psci::INVALID_PARAMETERS as u64,
     },
 ];
