@@ -4,6 +4,7 @@ use guest::torture::idle_check;
 use guest::{CheckResult, ExitKind, FpState, Tally, TORTURE_ITERATIONS};
 
 use crate::arch::{idle_fp_hypercalls, torture_step};
+use crate::exits::{arm_wake, end_wake};
 
 /// Every iteration fills Q0–Q31, FPCR and FPSR with `vcpu`'s pattern of the iteration,
 /// provokes one VM exit (or NEON interference) and checks that all of it survived.
@@ -12,7 +13,14 @@ pub fn torture(vcpu: u64) -> Tally {
     let mut stored = FpState::ZERO;
     for iteration in 0..TORTURE_ITERATIONS {
         let loaded = FpState::pattern(vcpu, iteration);
-        torture_step(ExitKind::for_iteration(iteration), &loaded, &mut stored);
+        let kind = ExitKind::for_iteration(iteration);
+        if kind == ExitKind::Wfi {
+            arm_wake();
+        }
+        torture_step(kind, &loaded, &mut stored);
+        if kind == ExitKind::Wfi {
+            end_wake();
+        }
         tally.record(iteration, &loaded, &stored);
     }
     tally

@@ -73,7 +73,6 @@ fn tests() -> ! {
         Err(failure) => vmm::fail(&failure),
     };
 
-    exits::keep_wfi_awake();
     println!("fp torture of {TORTURE_ITERATIONS} iterations");
     let tally = fpu::torture(0);
     let idle = fpu::idle();

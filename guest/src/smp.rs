@@ -34,6 +34,19 @@ pub fn cpu_on_answer(mpidr: u64, answer: u64) -> Result<CpuOn, Failure> {
     }
 }
 
+/// CPU_ON of `mpidr` at an entry outside guest RAM must start nothing: INVALID_ADDRESS (PSCI,
+/// for a vCPU that exists) or INVALID_PARAMETERS (no such vCPU) pass; anything else fails
+/// SmpBringUp with x2 = answer, x3 = MPIDR.
+pub fn bad_entry_refused(mpidr: u64, answer: u64) -> CheckResult {
+    match answer as i64 {
+        psci::INVALID_ADDRESS | psci::INVALID_PARAMETERS => Ok(()),
+        _ => Err(
+            Failure::new("cpu-on-entry", FailReason::SmpBringUp, answer, mpidr)
+                .labelled("answer", "mpidr"),
+        ),
+    }
+}
+
 /// AFFINITY_INFO answers a vCPU passes through on the way to `want`: ON_PENDING between CPU_ON
 /// and its first instruction, and (on the way to OFF) ON while it runs.
 const fn is_transient(want: u64, answer: u64) -> bool {
@@ -215,6 +228,18 @@ mod tests {
             [FailReason::SmpBringUp as u64, psci::ALREADY_ON as u64, 3]
         );
         assert!(cpu_on_answer(1, psci::NOT_SUPPORTED as u64).is_err());
+    }
+
+    #[test]
+    fn cpu_on_outside_guest_ram_must_start_nothing() {
+        assert_eq!(bad_entry_refused(1, psci::INVALID_ADDRESS as u64), Ok(()));
+        assert_eq!(
+            bad_entry_refused(5, psci::INVALID_PARAMETERS as u64),
+            Ok(())
+        );
+        let f = bad_entry_refused(1, psci::SUCCESS as u64).unwrap_err();
+        assert_eq!(f.verdict_args(), [FailReason::SmpBringUp as u64, 0, 1]);
+        assert!(bad_entry_refused(1, psci::ALREADY_ON as u64).is_err());
     }
 
     #[test]

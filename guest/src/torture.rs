@@ -17,7 +17,9 @@ pub enum ExitKind {
     MmioRead,
     /// `strb w1, [GICD + IPRIORITYR + 40]`: a VMFault on the emulated distributor.
     MmioWrite,
-    /// `wfi`: a VCPUFault (EC 0x01).
+    /// `wfi` with the virtual timer armed 0.1 ms ahead: a VCPUFault (EC 0x01) that the VMM
+    /// blocks until the timer's VPPI event; the guest then ends the interrupt (a VGIC
+    /// maintenance exit).
     Wfi,
     /// `ldr w1, [GICD + TYPER]`: a VMFault on the emulated distributor. (No system register
     /// traps here: seL4's HCR_EL2 for vCPUs has no TID/TACR/TVM bits and Microkit's kernel
