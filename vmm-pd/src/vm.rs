@@ -449,7 +449,6 @@ impl Vm {
     /// The wake-up timer fired: resume the vCPUs whose deadline has passed.
     pub fn wake_timer(&mut self) {
         let now = microkit_rt::counter().0;
-        self.wake_at = None;
         for i in 0..self.vcpus.len() {
             if self.vcpus[i].halted.is_some_and(|d| d <= now) {
                 if let Err(e) = self.wake(i) {
@@ -460,7 +459,8 @@ impl Vm {
         self.arm_wake();
     }
 
-    /// Arms the wake-up timer for the earliest deadline of a halted vCPU.
+    /// Arms the wake-up timer for the earliest deadline of a halted vCPU, or disarms it (its
+    /// interrupt is level-triggered: a passed deadline left armed would fire without end).
     fn arm_wake(&mut self) {
         let next = self
             .vcpus
