@@ -27,7 +27,7 @@ pub use sdf::{
     Unmet, Vcpu, VirtualMachine,
 };
 pub use sdk::{kernel_facts, labels_rs, Invocation, KernelFacts, LabelMismatch, Labels, SdkError};
-pub use variant::{fit_to_cores, sdf_variant, sdf_variant_with};
+pub use variant::{fit, fit_to_cores, sdf_variant, sdf_variant_with};
 
 /// Reads, validates and checks `system_xml` against lazyfp's requirements under `policy`, and
 /// generates the Rust constants for the root crate's `sdf` module. `board` is put in first when

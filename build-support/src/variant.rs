@@ -36,6 +36,12 @@ pub fn sdf_variant_with(
 /// `cores` or more, and the channels that end in such a PD. A PD that holds a removed PD's VM is
 /// never removed here (the VMM's core is checked later, by [`check_cores`](crate::check_cores)).
 pub fn fit_to_cores(file: &str, xml: &str, cores: usize) -> Result<String, SdfError> {
+    fit(file, xml, cores, usize::MAX)
+}
+
+/// [`fit_to_cores`], keeping at most `vcpus` vCPUs (those with the lowest ids): a scenario with
+/// fewer vCPUs than cores.
+pub fn fit(file: &str, xml: &str, cores: usize, vcpus: usize) -> Result<String, SdfError> {
     let doc = Document::parse(xml).map_err(|source| SdfError::Xml {
         file: file.to_owned(),
         source,
@@ -63,7 +69,13 @@ pub fn fit_to_cores(file: &str, xml: &str, cores: usize) -> Result<String, SdfEr
             "protection_domain" => node
                 .attribute("name")
                 .is_some_and(|n| gone_pds.contains(&n)),
-            "vcpu" => beyond(&node),
+            "vcpu" => {
+                beyond(&node)
+                    || node
+                        .attribute("id")
+                        .and_then(crate::sdf::parse_number)
+                        .is_some_and(|id| id >= vcpus as u64)
+            }
             "channel" => node
                 .children()
                 .filter(|e| e.tag_name().name() == "end")
@@ -178,6 +190,12 @@ mod tests {
             [0, 1, 2, 3]
         );
         assert!(fit_to_cores("x.xml", "<system", 1).is_err());
+        // One vCPU on a four-core kernel: the workers stay, the VM has vCPU 0 only.
+        let one_vcpu = parse("system.xml", &fit("system.xml", &four, 4, 1).unwrap()).unwrap();
+        check_requirements(&one_vcpu, FpPolicy::Lazy).unwrap();
+        let vm = one_vcpu.pd(VMM).unwrap().virtual_machine.as_ref().unwrap();
+        assert_eq!(vm.vcpus.iter().map(|v| v.id).collect::<Vec<_>>(), [0]);
+        assert!(one_vcpu.pd("neon_worker3").is_some());
     }
 
     #[test]

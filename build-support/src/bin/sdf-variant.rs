@@ -6,12 +6,10 @@
 
 use std::{fs, process::ExitCode};
 
-use lazyfp_build::{
-    apply_board, env_sdk, fit_to_cores, kernel_facts, load_board, sdf_variant_with, FpPolicy,
-};
+use lazyfp_build::{apply_board, env_sdk, kernel_facts, load_board, sdf_variant_with, FpPolicy};
 
 const USAGE: &str =
-    "usage: sdf-variant --policy <lazy|eager> [--boards DIR] [--set PD.ATTR=VALUE ...] IN OUT";
+    "usage: sdf-variant --policy <lazy|eager> [--boards DIR] [--vcpus N] [--set PD.ATTR=VALUE ...] IN OUT";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -32,11 +30,18 @@ fn run(args: Vec<String>) -> Result<(), Option<String>> {
     let mut sets = Vec::new();
     let mut files = Vec::new();
     let mut boards = None;
+    let mut vcpus = usize::MAX;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--policy" => policy = Some(it.next().ok_or(None)?),
             "--boards" => boards = Some(std::path::PathBuf::from(it.next().ok_or(None)?)),
+            "--vcpus" => {
+                let n = it.next().ok_or(None)?;
+                vcpus = n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    Some(format!("--vcpus {n:?}: expected a count of at least 1"))
+                })?;
+            }
             "--set" => {
                 let s = it.next().ok_or(None)?;
                 let parsed = s
@@ -68,7 +73,7 @@ fn run(args: Vec<String>) -> Result<(), Option<String>> {
     let cores = kernel_facts(sdk.as_deref(), &board.name, &config)
         .map_err(|e| Some(e.to_string()))?
         .num_cores;
-    let xml = fit_to_cores(input, &xml, cores).map_err(|e| Some(e.to_string()))?;
+    let xml = lazyfp_build::fit(input, &xml, cores, vcpus).map_err(|e| Some(e.to_string()))?;
     let variant = sdf_variant_with(input, &xml, policy, &sets).map_err(|e| Some(e.to_string()))?;
     let system = lazyfp_build::parse(input, &variant).map_err(|e| Some(e.to_string()))?;
     lazyfp_build::check_cores(&system, cores).map_err(|e| Some(e.to_string()))?;
