@@ -2,7 +2,7 @@
 # Installs (or names) what lazyfp needs on a Debian machine: the pinned Rust toolchain with its
 # aarch64 targets (rust-toolchain.toml; rustup fetches them) and the Debian packages below.
 set -euo pipefail
-pkgs=(qemu-system-arm qemu-user gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu cpio)
+pkgs=(qemu-system-arm qemu-user gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu cpio curl)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,3 +23,5 @@ rustup show active-toolchain >/dev/null
 for t in aarch64-unknown-none aarch64-unknown-none-softfloat aarch64-unknown-linux-gnu; do
     rustup target list --installed | grep -qx "$t" || rustup target add "$t"
 done
+# The Microkit SDK, when none is given: the official release into the cache (never fails here).
+"$(dirname "$0")/fetch-sdk.sh"
