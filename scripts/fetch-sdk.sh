@@ -81,8 +81,9 @@ mkdir "$work/unpack"
 tar -xzf "$work/sdk.tar.gz" -C "$work/unpack" --no-same-owner 2>"$work/tar.err" ||
     give_up "$url refused: not a readable .tar.gz ($(tail -n 1 "$work/tar.err"))"
 tops=("$work"/unpack/*)
-[ ${#tops[@]} = 1 ] && [ -d "${tops[0]}" ] ||
+if [ ${#tops[@]} != 1 ] || [ ! -d "${tops[0]}" ]; then
     give_up "$url refused: the tarball does not hold one top folder (like microkit-sdk-$version)"
+fi
 sdk_ok "${tops[0]}" ||
     give_up "$url refused: no bin/microkit or board/*/*/invocations_all.json in $(basename "${tops[0]}")"
 if [ -e "$dest" ]; then mv "$dest" "$work/old"; fi

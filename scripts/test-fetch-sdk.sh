@@ -11,7 +11,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # Only what each case sets: no installed SDK, no outer make's level or SDK choice.
 unset MAKELEVEL MAKEFLAGS MFLAGS MICROKIT_SDK MICROKIT_SDK_URL MICROKIT_SDK_SHA256 LAZYFP_SDK_CACHE
-export LAZYFP_SYSTEM_SDK= LAZYFP_FETCH_TIMEOUT=5 XDG_CACHE_HOME=$tmp/xdg
+export LAZYFP_SYSTEM_SDK='' LAZYFP_FETCH_TIMEOUT=5 XDG_CACHE_HOME=$tmp/xdg
 
 failed=0
 pass() { echo "test-fetch-sdk: ok: $1"; }
@@ -21,7 +21,7 @@ expect() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; 
 
 # ---- tarballs ----
 board=qemu_virt_aarch64 config=debug
-tool= labels=
+tool='' labels=''
 if [ -n "$local_sdk" ] && [ -x "$local_sdk/bin/microkit" ]; then
     labels=$(compgen -G "$local_sdk/board/*/*/invocations_all.json" | head -n 1 || true)
     tool=$local_sdk/bin/microkit
@@ -57,7 +57,7 @@ head -c $((size / 2)) "$tmp/good.tar.gz" >"$tmp/truncated.tar.gz"
 echo '<html><body>Access denied by proxy</body></html>' >"$tmp/html.tar.gz"
 
 # ---- running the script ----
-out= rc=
+out='' rc=''
 # run CACHE URL [VAR=VALUE...]: fetch-sdk.sh into CACHE from URL; sets $out and $rc.
 run() {
     local cache=$1 url=$2; shift 2
