@@ -26,11 +26,21 @@ sdk_ok() {
     [ -x "$1/bin/microkit" ] && compgen -G "$1/board/*/*/invocations_all.json" >/dev/null
 }
 
+# give_up REASON: ends the line (begun by the fetch's announcement, if any) with why, records it.
+announced=
 give_up() {
-    echo "prereqs: no Microkit SDK fetched: $*"
-    mkdir -p "$cache" 2>/dev/null && echo "$*" >"$reason_file" 2>/dev/null || true
+    local why=$*
+    if [ -n "$announced" ]; then
+        echo "no Microkit SDK fetched: $why"
+        why="$url: $why"
+    else
+        echo "prereqs: no Microkit SDK fetched: $why"
+    fi
+    mkdir -p "$cache" 2>/dev/null && echo "$why" >"$reason_file" 2>/dev/null || true
     exit 0
 }
+
+trap 'give_up "fetch-sdk.sh stopped at line $LINENO"' ERR
 
 # Inside make's own recipes (a sub-make's prereqs) the top-level make has already tried.
 if [ "${MAKELEVEL:-0}" -gt 1 ]; then exit 0; fi
@@ -67,28 +77,30 @@ find "$cache" -maxdepth 1 -name '.fetch.*' -mmin +60 -exec rm -rf {} +
 work=$(mktemp -d "$cache/.fetch.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-echo "prereqs: fetching the Microkit $version SDK from $url"
+# One line whatever happens: the outcome ends the announcement.
+printf 'prereqs: fetching the Microkit %s SDK from %s ... ' "$version" "$url"
+announced=1
 # Fail fast when nothing answers; abort a transfer that stalls (under 1 KiB/s) for $timeout s.
 if ! curl -fsSL --connect-timeout "$timeout" --speed-limit 1024 --speed-time "$timeout" \
     -o "$work/sdk.tar.gz" "$url" 2>"$work/curl.err"; then
-    give_up "download of $url failed: $(tail -n 1 "$work/curl.err")"
+    give_up "download failed: $(tail -n 1 "$work/curl.err")"
 fi
 if [ -n "$sha" ]; then
     got=$(sha256sum "$work/sdk.tar.gz" | cut -d' ' -f1)
-    [ "$got" = "$sha" ] || give_up "$url refused: sha256 $got, expected $sha"
+    [ "$got" = "$sha" ] || give_up "refused: sha256 $got, expected $sha"
 fi
 mkdir "$work/unpack"
 tar -xzf "$work/sdk.tar.gz" -C "$work/unpack" --no-same-owner 2>"$work/tar.err" ||
-    give_up "$url refused: not a readable .tar.gz ($(tail -n 1 "$work/tar.err"))"
+    give_up "refused: not a readable .tar.gz ($(tail -n 1 "$work/tar.err"))"
 tops=("$work"/unpack/*)
 if [ ${#tops[@]} != 1 ] || [ ! -d "${tops[0]}" ]; then
-    give_up "$url refused: the tarball does not hold one top folder (like microkit-sdk-$version)"
+    give_up "refused: the tarball does not hold one top folder (like microkit-sdk-$version)"
 fi
 sdk_ok "${tops[0]}" ||
-    give_up "$url refused: no bin/microkit or board/*/*/invocations_all.json in $(basename "${tops[0]}")"
+    give_up "refused: no bin/microkit or board/*/*/invocations_all.json in $(basename "${tops[0]}")"
 if [ -e "$dest" ]; then mv "$dest" "$work/old"; fi
 mv -T "${tops[0]}" "$dest"
 rm -f "$reason_file"
 boards=$(cd "$dest/board" && ls | tr '\n' ' ')
 checked=$([ -n "$sha" ] && echo "sha256 checked" || echo "no sha256 pinned: not checked")
-echo "prereqs: Microkit SDK in $dest (boards: ${boards% }; $checked)"
+echo "unpacked into $dest (boards: ${boards% }; $checked)"
