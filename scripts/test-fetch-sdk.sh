@@ -100,6 +100,19 @@ expect "the Makefile finds no SDK" [ -z "$(make_sdk LAZYFP_SDK_CACHE="$tmp/c-unr
 make -s --no-print-directory -C "$repo" system-test LAZYFP_SDK_CACHE="$tmp/c-unreach" >"$tmp/skip.out" 2>&1
 expect "SKIPPED line names the reason" grep -q "SYSTEM TEST SKIPPED.*127.0.0.1:1.*curl: (7)" "$tmp/skip.out"
 
+# A server that takes the connection and never answers (a stuck proxy): given up after the timeout.
+python3 -c 'import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
+print(s.getsockname()[1], flush=True); time.sleep(60)' >"$tmp/port" &
+server=$!
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s "$tmp/port" ] && break; sleep 0.2; done
+start=$(date +%s)
+run "$tmp/c-stuck" "http://127.0.0.1:$(cat "$tmp/port")/sdk.tar.gz" LAZYFP_FETCH_TIMEOUT=1
+took=$(($(date +%s) - start))
+kill "$server" 2>/dev/null || true
+refused "a server that never answers: one line, goes on" "$tmp/c-stuck" "download failed: curl: (28)"
+expect "it gives up after the timeout (${took}s for 1s)" [ "$took" -le 4 ]
+
 run "$tmp/c-sha" "file://$tmp/good.tar.gz" MICROKIT_SDK_SHA256=0000
 refused "sha256 mismatch refused" "$tmp/c-sha" "sha256 .*, expected 0000"
 
