@@ -47,7 +47,7 @@ PD_TARGET_SOFT := aarch64-unknown-none-softfloat
 PD_TARGET_HARD := aarch64-unknown-none
 # The lazy VMM cannot contain FP/SIMD instructions; the eager one uses FP on purpose.
 VMM_TARGET := $(if $(filter eager,$(FP_POLICY)),$(PD_TARGET_HARD),$(PD_TARGET_SOFT))
-QEMU_SMP := $(if $(findstring smp,$(MICROKIT_CONFIG)),4,1)
+QEMU_SMP ?= $(if $(findstring smp,$(MICROKIT_CONFIG)),4,1)
 
 .PHONY: bench all loader.img run test test-scripts test-host test-aarch64 test-elves system-test sdf pds prereqs sdk-check clean
 all: loader.img
@@ -130,31 +130,36 @@ test-elves: prereqs
 	    for p in lazy eager; do scripts/check-symbols.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/$$p/$$pd.elf $$extra || exit 1; done; \
 	done
 
-# Full-system tests in QEMU on debug and release, both policies, the test guest and Linux with
-# fpstress under NEON pressure, the Linux shell, and (smp-debug, 4 cores) fp-service on another
-# core than the VMM, the vCPU and the NEON worker (needs an SDK).
+# Full-system tests in QEMU on every config the SDK has of SYSTEM_CONFIGS, both policies: the
+# test guest (exit checks, FP torture on every vCPU) and Linux running fpstress under NEON
+# pressure on every core; the Linux shell once. On the SMP configs (4 cores) the VM has a vCPU
+# per core. Each verdict line names board, config, policy and guest.
+SYSTEM_CONFIGS ?= debug release smp-debug smp-release
+# Torture iterations per vCPU on the SMP configs (4 vCPUs share the emulator's 2 host cores).
+SMP_TORTURE_ITERS ?= 25000
 system-test:
 	@if [ -z "$(MICROKIT_SDK)" ]; then \
 	    echo "############ lazyfp: SYSTEM TEST SKIPPED: no Microkit SDK (MICROKIT_SDK unset, none in '$(LAZYFP_SYSTEM_SDK)' or $(LAZYFP_SDK_CACHE)): $$(cat "$(LAZYFP_SDK_CACHE)/no-sdk.txt" 2>/dev/null || echo 'make prereqs fetched none'): $(SDK_HINT) ############"; \
 	else \
-	    set -e; for cfg in debug release; do for pol in lazy eager; do \
-	        $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=test; \
-	        scripts/system-test.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol/loader.img \
-	            $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol/serial.log $$pol $(TEST_TIMEOUT) $(LAZYFP_TORTURE_ITERS); \
-	        $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=linux \
-	            LINUX_BOOTARGS="$(LINUX_BOOTARGS) lazyfp.test=fpstress:$(LINUX_TEST_SECONDS)"; \
-	        scripts/linux-test.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol-linux/loader.img \
-	            $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol-linux/serial.log $$pol $(TEST_TIMEOUT); \
-	    done; done; \
+	    set -e; for cfg in $(SYSTEM_CONFIGS); do \
+	        if [ ! -d "$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/$$cfg" ]; then \
+	            echo "############ lazyfp: SYSTEM TEST SKIPPED for $(MICROKIT_BOARD) $$cfg: the SDK has no such config ############"; continue; fi; \
+	        case $$cfg in smp-*) n=4; iters=$(SMP_TORTURE_ITERS);; *) n=1; iters=$(LAZYFP_TORTURE_ITERS);; esac; \
+	        for pol in lazy eager; do \
+	            $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=test LAZYFP_TORTURE_ITERS=$$iters; \
+	            LABEL="$(MICROKIT_BOARD) $$cfg $$pol test" VCPUS=$$n QEMU_SMP=$$n scripts/system-test.sh \
+	                $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol/loader.img \
+	                $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol/serial.log $$pol $(TEST_TIMEOUT) $$((iters * n)); \
+	            $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=linux \
+	                LINUX_BOOTARGS="$(LINUX_BOOTARGS) lazyfp.test=fpstress:$(LINUX_TEST_SECONDS)"; \
+	            LABEL="$(MICROKIT_BOARD) $$cfg $$pol linux" VCPUS=$$n QEMU_SMP=$$n scripts/linux-test.sh \
+	                $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol-linux/loader.img \
+	                $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol-linux/serial.log $$pol $(TEST_TIMEOUT); \
+	        done; \
+	    done; \
 	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=debug FP_POLICY=lazy GUEST=linux; \
 	    scripts/linux-shell-test.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/debug/lazy-linux/loader.img \
 	        $(BUILD_DIR)/$(MICROKIT_BOARD)/debug/lazy-linux/shell.log $(TEST_TIMEOUT); \
-	    if [ -d "$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/smp-debug" ]; then \
-	        $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=smp-debug FP_POLICY=lazy VARIANT=lazy-smp \
-	            SDF_SET=fp_service.cpu=1; \
-	        QEMU_SMP=4 scripts/system-test.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/smp-debug/lazy-smp/loader.img \
-	            $(BUILD_DIR)/$(MICROKIT_BOARD)/smp-debug/lazy-smp/serial.log lazy $(TEST_TIMEOUT) $(LAZYFP_TORTURE_ITERS); \
-	    else echo "lazyfp: the SDK has no smp-debug config: multi-core test skipped"; fi; \
 	fi
 
 # ---- benchmarks (needs an SDK) ----

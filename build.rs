@@ -13,18 +13,31 @@ fn main() {
     lazyfp_build::rerun_env();
     println!("cargo:rerun-if-env-changed=LAZYFP_SDF");
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let sdf = env::var_os("LAZYFP_SDF")
+    // A derived description (LAZYFP_SDF) already holds its board's elements; system.xml gets
+    // them from boards/<board>.xml.
+    let derived = env::var_os("LAZYFP_SDF")
         .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+        .map(PathBuf::from);
+    let sdf = derived
+        .clone()
         .unwrap_or_else(|| manifest.join("system.xml"));
     println!("cargo:rerun-if-changed={}", sdf.display());
 
     let (sdk, board, config) = lazyfp_build::env_sdk();
-    let facts =
-        lazyfp_build::kernel_facts(sdk.as_deref(), &board, &config).unwrap_or_else(|e| fail(e));
+    let boards = manifest.join("boards");
+    println!("cargo:rerun-if-changed={}", boards.display());
+    let board = lazyfp_build::load_board(&boards, &board).unwrap_or_else(|e| fail(e));
+    let facts = lazyfp_build::kernel_facts(sdk.as_deref(), &board.name, &config)
+        .unwrap_or_else(|e| fail(e));
     let policy = FpPolicy::from_env().unwrap_or_else(|e| fail(e));
-    let mut src =
-        lazyfp_build::generate_sdf_rs(&sdf, policy, facts.num_cores).unwrap_or_else(|e| fail(e));
+    let mut src = lazyfp_build::generate_sdf_rs(
+        &sdf,
+        policy,
+        facts.num_cores,
+        derived.is_none().then_some(&board),
+    )
+    .unwrap_or_else(|e| fail(e));
+    src.push_str(&lazyfp_build::board_rs(&board));
     let policy_variant = match policy {
         FpPolicy::Lazy => "Lazy",
         FpPolicy::Eager => "Eager",

@@ -7,19 +7,32 @@ pub const GUEST_RAM_BASE: u64 = 0x4000_0000;
 pub const GUEST_UART_BASE: u64 = 0x0900_0000;
 /// Emulated GICv2 distributor, at QEMU virt's address.
 pub const GUEST_GICD_BASE: u64 = 0x0800_0000;
+/// The distributor's frame: 4 KiB on GICv2, 64 KiB on GICv3.
+pub const GUEST_GICD_SIZE_V2: u64 = 0x1000;
+pub const GUEST_GICD_SIZE_V3: u64 = 0x1_0000;
+/// GICv3 redistributors (QEMU virt's gic-version=3 layout): 128 KiB per vCPU.
+pub const GUEST_GICR_BASE: u64 = 0x080A_0000;
+pub const GUEST_GICR_STRIDE: u64 = 0x2_0000;
 /// The guest's GIC CPU interface: the hardware GICV frame, mapped by system.xml.
 pub const GUEST_GICC_BASE: u64 = 0x0801_0000;
 /// A guest-physical address where the VMM provides no device (QEMU virt's first virtio-mmio slot):
 /// an access gets a synchronous external abort.
 pub const GUEST_UNCLAIMED_MMIO: u64 = 0x0a00_0000;
+/// The EL1 physical timer's PPI: the VMM's wake-up timer for vCPUs halted in WFI, where the
+/// kernel exports that timer (qemu_virt_aarch64).
+pub const PTIMER_IRQ: u64 = 30;
 /// The virtual timer's PPI (INTID 27 on GICv2).
 pub const VTIMER_IRQ: u16 = 27;
 
 /// PSCI 1.1 function ids (SMC32/SMC64 calling convention, DEN0022).
 pub mod psci {
     pub const VERSION: u64 = 0x8400_0000;
+    pub const CPU_SUSPEND_32: u64 = 0x8400_0001;
+    pub const CPU_SUSPEND_64: u64 = 0xC400_0001;
     pub const CPU_OFF: u64 = 0x8400_0002;
+    pub const CPU_ON_32: u64 = 0x8400_0003;
     pub const CPU_ON_64: u64 = 0xC400_0003;
+    pub const AFFINITY_INFO_32: u64 = 0x8400_0004;
     pub const AFFINITY_INFO_64: u64 = 0xC400_0004;
     pub const MIGRATE_INFO_TYPE: u64 = 0x8400_0006;
     pub const SYSTEM_OFF: u64 = 0x8400_0008;
@@ -31,6 +44,8 @@ pub mod psci {
     pub const NOT_SUPPORTED: i64 = -1;
     pub const INVALID_PARAMETERS: i64 = -2;
     pub const ALREADY_ON: i64 = -4;
+    pub const ON_PENDING: i64 = -5;
+    pub const INVALID_ADDRESS: i64 = -9;
     /// MIGRATE_INFO_TYPE: the trusted OS is not present or does not need migration.
     pub const TOS_NOT_PRESENT_MP: u64 = 2;
 }

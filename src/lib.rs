@@ -11,7 +11,6 @@ mod esr;
 mod exit;
 mod fp;
 mod fpservice;
-mod gic;
 pub mod image;
 mod mmio;
 mod proto;
@@ -20,6 +19,7 @@ mod sysreg;
 mod table;
 pub mod ticker;
 mod uart;
+mod vgic;
 
 /// Constants generated from system.xml by build.rs.
 pub mod sdf {
@@ -37,6 +37,27 @@ pub mod sdf {
         pub cpu: u8,
     }
 
+    /// A NEON worker PD: its core and the channel ids fp_service and the VMM use for it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct NeonWorker {
+        pub name: &'static str,
+        pub cpu: u8,
+        pub fp_service_channel: u8,
+        pub vmm_channel: u8,
+    }
+
+    /// The kind of the board UART the VMM drives as its console.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum UartKind {
+        Pl011,
+        Imx,
+    }
+
+    /// The NEON worker on `cpu`, if any.
+    pub fn neon_worker_on(cpu: u8) -> Option<&'static NeonWorker> {
+        NEON_WORKERS.iter().find(|w| w.cpu == cpu)
+    }
+
     include!(concat!(env!("OUT_DIR"), "/sdf.rs"));
 }
 
@@ -44,11 +65,14 @@ pub use esr::{DataAbort, Ec, Esr, SysregAccess};
 pub use exit::{decode_exit, Exit, ExitError, FaultLabel};
 pub use fp::{FpAction, FpError, FpOwner, FpPolicy, FpStats, VcpuFp};
 pub use fpservice::{BeginStep, FpService, ServiceStats};
-pub use gic::{GicDist, GicError, ListRegs, LIST_REGS};
 pub use image::{arm64_image, elf_layout, Arm64Image, ImageError, Segment};
 pub use mmio::{MmioDevice, MmioError};
 pub use proto::{FpServiceError, FpServiceOp, SavebackError, SavebackOp};
-pub use psci::{handle_psci, PsciOutcome};
+pub use psci::{handle_psci, Cpus, Power, PsciOutcome};
 pub use sysreg::{SysregError, TimerRegs};
 pub use table::{CoreEntry, FpTable, TableError, MAX_CORES, TABLE_MAGIC, TABLE_VERSION};
 pub use uart::{Pl011, UartOutput};
+pub use vgic::{
+    GicError, GicVersion, Injection, Injections, Vgic, LIST_REGS, MAX_VCPUS, NUM_IRQS,
+    REDIST_STRIDE,
+};

@@ -5,6 +5,7 @@
 //! is invalid or lacks what lazyfp needs, and turns it into Rust constants. [`kernel_facts`] and
 //! [`labels_rs`] do the same for the seL4 invocation labels of the configured kernel.
 
+mod board;
 mod cargo;
 mod codegen;
 mod dtb;
@@ -14,6 +15,9 @@ mod variant;
 
 use std::path::Path;
 
+pub use board::{
+    apply_board, load_board, parse_board, supported_boards, Board, BoardError, Gic, UartKind,
+};
 pub use cargo::{env_sdk, pd_link_args, rerun_env};
 pub use codegen::sdf_rs;
 pub use dtb::{guest_dtb, DtbError, DtbParams};
@@ -23,21 +27,46 @@ pub use sdf::{
     Unmet, Vcpu, VirtualMachine,
 };
 pub use sdk::{kernel_facts, labels_rs, Invocation, KernelFacts, LabelMismatch, Labels, SdkError};
-pub use variant::{sdf_variant, sdf_variant_with};
+pub use variant::{fit_to_cores, sdf_variant, sdf_variant_with};
 
 /// Reads, validates and checks `system_xml` against lazyfp's requirements under `policy`, and
-/// generates the Rust constants for the root crate's `sdf` module.
+/// generates the Rust constants for the root crate's `sdf` module. `board` is put in first when
+/// the file is the single source (system.xml), and not when it is a derived description that
+/// already holds its board's elements.
 pub fn generate_sdf_rs(
     system_xml: &Path,
     policy: FpPolicy,
     num_cores: usize,
+    board: Option<&Board>,
 ) -> Result<String, SdfError> {
     let xml = std::fs::read_to_string(system_xml).map_err(|source| SdfError::Read {
         path: system_xml.to_owned(),
         source,
     })?;
-    let system = parse(&system_xml.display().to_string(), &xml)?;
+    let file = system_xml.display().to_string();
+    let xml = match board {
+        Some(b) => apply_board(&file, &xml, b)?,
+        None => xml,
+    };
+    let xml = fit_to_cores(&file, &xml, num_cores)?;
+    let system = parse(&file, &xml)?;
     check_cores(&system, num_cores)?;
     check_requirements(&system, policy)?;
     sdf_rs(&system, num_cores)
+}
+
+/// The board's facts as Rust constants (`pub mod board` of the root crate's `sdf` module).
+pub fn board_rs(board: &Board) -> String {
+    let gic = match board.gic {
+        Gic::V2 => "V2",
+        Gic::V3 => "V3",
+    };
+    let uart = match board.uart {
+        UartKind::Pl011 => "Pl011",
+        UartKind::Imx => "Imx",
+    };
+    format!(
+        "\n/// The board the system is built for (boards/{0}.xml).\npub mod board {{\n    pub const NAME: &str = \"{0}\";\n    pub const GIC: crate::GicVersion = crate::GicVersion::{gic};\n    pub const UART: crate::sdf::UartKind = crate::sdf::UartKind::{uart};\n    pub const UART_IRQ: u64 = {1};\n}}\n",
+        board.name, board.uart_irq
+    )
 }

@@ -1,5 +1,7 @@
-//! The system description of the other FP policy, derived from the single source: only the
-//! VMM's `fpu` attribute changes, byte for byte everything else stays.
+//! The system description a build uses, derived from the single source: the VMM's `fpu`
+//! attribute for the FP policy, and the system fitted to the kernel's cores (system.xml describes
+//! one vCPU and one NEON worker per core of the largest configuration; a kernel with fewer cores
+//! gets those whose `cpu` it has). Byte for byte everything else stays.
 
 use roxmltree::{Document, Node};
 
@@ -28,6 +30,75 @@ pub fn sdf_variant_with(
     let system = parse(file, &out)?;
     check_requirements(&system, policy)?;
     Ok(out)
+}
+
+/// `xml` less what needs a core the kernel lacks: `<vcpu>`s and protection domains whose `cpu` is
+/// `cores` or more, and the channels that end in such a PD. A PD that holds a removed PD's VM is
+/// never removed here (the VMM's core is checked later, by [`check_cores`](crate::check_cores)).
+pub fn fit_to_cores(file: &str, xml: &str, cores: usize) -> Result<String, SdfError> {
+    let doc = Document::parse(xml).map_err(|source| SdfError::Xml {
+        file: file.to_owned(),
+        source,
+    })?;
+    let beyond = |node: &Node| {
+        node.attribute("cpu")
+            .and_then(crate::sdf::parse_number)
+            .is_some_and(|cpu| cpu >= cores as u64)
+    };
+    let root = doc.root_element();
+    let gone_pds: Vec<&str> = root
+        .children()
+        .filter(|n| n.is_element() && n.tag_name().name() == "protection_domain")
+        .filter(|n| {
+            beyond(n)
+                && !n
+                    .children()
+                    .any(|c| c.tag_name().name() == "virtual_machine")
+        })
+        .filter_map(|n| n.attribute("name"))
+        .collect();
+    let mut cut: Vec<std::ops::Range<usize>> = Vec::new();
+    for node in root.descendants().filter(Node::is_element) {
+        let gone = match node.tag_name().name() {
+            "protection_domain" => node
+                .attribute("name")
+                .is_some_and(|n| gone_pds.contains(&n)),
+            "vcpu" => beyond(&node),
+            "channel" => node
+                .children()
+                .filter(|e| e.tag_name().name() == "end")
+                .any(|e| e.attribute("pd").is_some_and(|p| gone_pds.contains(&p))),
+            _ => false,
+        };
+        if gone {
+            cut.push(with_leading_space(xml, node.range()));
+        }
+    }
+    let mut out = String::with_capacity(xml.len());
+    let mut at = 0;
+    for r in cut {
+        if r.start < at {
+            continue; // inside a removed PD already
+        }
+        out.push_str(xml.get(at..r.start).unwrap_or_default());
+        at = r.end;
+    }
+    out.push_str(xml.get(at..).unwrap_or_default());
+    Ok(out)
+}
+
+/// `range` widened over the white space (and one comment line) before it, so a removed element
+/// leaves no blank line.
+fn with_leading_space(xml: &str, range: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let before = xml.get(..range.start).unwrap_or_default();
+    let start = before.trim_end_matches([' ', '\t', '\n', '\r']).len();
+    let start = if before.get(start..).is_some_and(|ws| ws.contains('\n')) {
+        // Keep the line break that ended the previous element.
+        start + before[start..].find('\n').unwrap_or(0)
+    } else {
+        range.start
+    };
+    start..range.end
 }
 
 /// `xml` with attribute `attr` of protection domain `pd` set to `value` (added if absent), byte
@@ -84,6 +155,30 @@ fn is_pd(node: &Node, name: &str) -> bool {
 mod tests {
     use super::*;
     use crate::sdf::fixtures::{edit, real, LAZYFP};
+
+    #[test]
+    fn fitting_to_one_core_keeps_core_0() {
+        let four = real();
+        let one = fit_to_cores("system.xml", &four, 1).unwrap();
+        let system = parse("system.xml", &one).unwrap();
+        crate::check_cores(&system, 1).unwrap();
+        check_requirements(&system, FpPolicy::Lazy).unwrap();
+        let vm = system.pd(VMM).unwrap().virtual_machine.as_ref().unwrap();
+        assert_eq!(vm.vcpus.len(), 1);
+        assert!(system.pd("neon_worker1").is_none());
+        assert!(!one.contains("neon_worker1"), "{one}");
+        assert!(!one.contains("\n\n\n"), "left blank lines:\n{one}");
+        // Four cores keep everything, byte for byte.
+        assert_eq!(fit_to_cores("system.xml", &four, 4).unwrap(), four);
+        let all = parse("system.xml", &four).unwrap();
+        check_requirements(&all, FpPolicy::Lazy).unwrap();
+        let vm = all.pd(VMM).unwrap().virtual_machine.as_ref().unwrap();
+        assert_eq!(
+            vm.vcpus.iter().map(|v| v.cpu).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
+        assert!(fit_to_cores("x.xml", "<system", 1).is_err());
+    }
 
     #[test]
     fn sets_move_a_pd_and_are_validated() {

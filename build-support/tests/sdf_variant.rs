@@ -8,11 +8,95 @@ fn system_xml() -> PathBuf {
         .join("system.xml")
 }
 
-fn sdf_variant(args: &[&std::ffi::OsStr]) -> std::process::Output {
+fn sdf_variant_on(config: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_sdf-variant"))
         .args(args)
+        .env_remove("MICROKIT_SDK")
+        .env("MICROKIT_CONFIG", config)
         .output()
         .unwrap()
+}
+
+fn sdf_variant(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    sdf_variant_on("smp-debug", args)
+}
+
+#[test]
+fn fits_the_system_to_the_kernels_cores() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("system-up.xml");
+    let input = system_xml();
+    let output = sdf_variant_on(
+        "release",
+        &[
+            "--policy".as_ref(),
+            "lazy".as_ref(),
+            input.as_os_str(),
+            out.as_os_str(),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let up = fs::read_to_string(&out).unwrap();
+    assert_eq!(up.matches("<vcpu ").count(), 1, "{up}");
+    assert_eq!(
+        up.matches("program_image path=\"neon_worker.elf\"").count(),
+        1
+    );
+    assert!(!up.contains("neon_worker1"));
+    let output = sdf_variant_on(
+        "smp-release",
+        &[
+            "--policy".as_ref(),
+            "lazy".as_ref(),
+            input.as_os_str(),
+            out.as_os_str(),
+        ],
+    );
+    assert!(output.status.success());
+    let smp = fs::read_to_string(&out).unwrap();
+    assert_eq!(smp.matches("<vcpu ").count(), 4);
+    assert!(smp.contains(r#"<memory_region name="uart" size="0x1000" phys_addr="0x9000000" />"#));
+    // Another board's devices, and a board the project does not describe.
+    let output = Command::new(env!("CARGO_BIN_EXE_sdf-variant"))
+        .args([
+            &"--policy".as_ref(),
+            &"lazy".as_ref(),
+            input.as_os_str(),
+            out.as_os_str(),
+        ])
+        .env_remove("MICROKIT_SDK")
+        .env("MICROKIT_CONFIG", "smp-debug")
+        .env("MICROKIT_BOARD", "imx8mm_evk")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let imx = fs::read_to_string(&out).unwrap();
+    assert!(imx.contains(r#"phys_addr="0x30890000""#) && !imx.contains("gic_vcpu"));
+    let output = Command::new(env!("CARGO_BIN_EXE_sdf-variant"))
+        .args([
+            &"--policy".as_ref(),
+            &"lazy".as_ref(),
+            input.as_os_str(),
+            out.as_os_str(),
+        ])
+        .env("MICROKIT_BOARD", "zcu102")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("board \"zcu102\" is not described by lazyfp")
+            && stderr.contains("imx8mp_evk"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -31,7 +115,15 @@ fn writes_the_eager_system() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let lazy = fs::read_to_string(&input).unwrap();
+    let lazy_out = dir.path().join("system-lazy.xml");
+    let output = sdf_variant(&[
+        "--policy".as_ref(),
+        "lazy".as_ref(),
+        input.as_os_str(),
+        lazy_out.as_os_str(),
+    ]);
+    assert!(output.status.success());
+    let lazy = fs::read_to_string(&lazy_out).unwrap();
     let eager = fs::read_to_string(&out).unwrap();
     let vmm_lazy = r#"<protection_domain name="vmm" priority="200" fpu="false""#;
     let vmm_eager = r#"<protection_domain name="vmm" priority="200" fpu="true""#;
@@ -49,9 +141,12 @@ fn fails_with_the_message() {
         "<system>\n<protection_domain name=\"vmm\" fpu=\"false\" />\n</system>\n",
     )
     .unwrap();
+    let boards = system_xml().with_file_name("boards");
     let output = sdf_variant(&[
         "--policy".as_ref(),
         "eager".as_ref(),
+        "--boards".as_ref(),
+        boards.as_os_str(),
         input.as_os_str(),
         out.as_os_str(),
     ]);

@@ -4,7 +4,7 @@
 #![no_std]
 #![no_main]
 
-use lazyfp::sdf::{fp_service as sdf_self, neon_worker, NUM_CORES};
+use lazyfp::sdf::{fp_service as sdf_self, NEON_WORKERS, NUM_CORES};
 use lazyfp::{BeginStep, FpService, FpServiceError, FpServiceOp, FpTable, SavebackOp};
 use microkit_rt::{get_mr, memory, ppcall, println, set_mr, Channel, MessageInfo};
 
@@ -22,9 +22,14 @@ fn init() -> Service {
     if let Err(e) = table.attach(NUM_CORES as u64) {
         println!("fp_service: {e}");
     }
-    let clients = [(sdf_self::channel::NEON_WORKER, neon_worker::CPU)];
+    // Every NEON worker, by the channel it calls on and the core it runs on.
+    let mut clients = [(0u8, 0u8); lazyfp::MAX_CORES];
+    for (c, w) in clients.iter_mut().zip(NEON_WORKERS) {
+        *c = (w.fp_service_channel, w.cpu);
+    }
+    let n = NEON_WORKERS.len().min(clients.len());
     Service {
-        svc: FpService::new(NUM_CORES as u64, &clients),
+        svc: FpService::new(NUM_CORES as u64, &clients[..n]),
         table,
     }
 }

@@ -52,6 +52,22 @@ pub fn counter() -> (u64, u64) {
     (t, f)
 }
 
+/// Arms the EL1 physical timer of this PD's core to fire at counter value `deadline` (its PPI,
+/// INTID 30, must be an IRQ of this PD), or disarms it with `None`. Only on kernels that export
+/// the physical timer to user level (qemu_virt_aarch64's KernelArmExportPTMRUser); elsewhere the
+/// access traps.
+pub fn set_wake_timer(deadline: Option<u64>) {
+    let (cval, ctl) = match deadline {
+        Some(d) => (d, 1u64), // ENABLE, not IMASK
+        None => (u64::MAX, 0),
+    };
+    // SAFETY: writes of the physical timer registers the kernel exports to EL0 on this board;
+    // the timer belongs to this PD (its PPI is this PD's IRQ).
+    unsafe {
+        core::arch::asm!("msr cntp_cval_el0, {c}", "msr cntp_ctl_el0, {t}", "isb", c = in(reg) cval, t = in(reg) ctl, options(nomem, nostack));
+    }
+}
+
 /// Prints to the PD's console (the UART if one was set, else `seL4_DebugPutChar` on
 /// printing kernels, else nothing).
 #[macro_export]

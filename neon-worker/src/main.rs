@@ -5,7 +5,7 @@
 #![no_std]
 #![no_main]
 
-use lazyfp::sdf::{neon_worker as sdf_self, NUM_CORES};
+use lazyfp::sdf::{neon_worker as sdf_self, NEON_WORKERS};
 use lazyfp::FpServiceOp;
 use microkit_rt::{
     checksum_neon, checksum_scalar, ppcall, println, set_mr, vregs_ppcall_wait_ppcall,
@@ -13,13 +13,23 @@ use microkit_rt::{
 use microkit_rt::{Channel, MessageInfo, VRegs};
 
 const FP_SERVICE: Channel = Channel::new(sdf_self::channel::FP_SERVICE);
-const CORE: u64 = sdf_self::CPU as u64;
 /// Words of data each section checksums.
 const DATA_WORDS: usize = 256;
 
-const _: () = assert!((CORE as usize) < NUM_CORES);
+/// This worker's core: every worker runs this ELF and finds itself by its Microkit name.
+fn own_core() -> u64 {
+    let name = microkit_rt::pd_name();
+    match NEON_WORKERS.iter().find(|w| w.name == name) {
+        Some(w) => w.cpu as u64,
+        None => {
+            println!("{name}: not a NEON worker of system.xml; acting for core 0");
+            0
+        }
+    }
+}
 
 struct Worker {
+    core: u64,
     round: u64,
     leaks: u64,
     checksum_errors: u64,
@@ -51,11 +61,12 @@ impl Worker {
     /// neon_end (with the leak count) and the next neon_begin, as register-only messages.
     fn requests(&self) -> (Request<[u64; 2]>, Request<u64>) {
         let (end_label, end_mrs, end_len) = FpServiceOp::NeonEnd {
-            core: CORE,
+            core: self.core,
             leaks: self.leaks + self.checksum_errors,
         }
         .encode();
-        let (begin_label, begin_mrs, begin_len) = FpServiceOp::NeonBegin { core: CORE }.encode();
+        let (begin_label, begin_mrs, begin_len) =
+            FpServiceOp::NeonBegin { core: self.core }.encode();
         (
             (FP_SERVICE, MessageInfo::new(end_label, end_len), end_mrs),
             (
@@ -84,6 +95,7 @@ mod section {
         #[inline(never)]
         pub(super) fn start() -> Self {
             let w = Self {
+                core: own_core(),
                 round: 0,
                 leaks: 0,
                 checksum_errors: 0,
@@ -94,11 +106,14 @@ mod section {
                     core::array::from_fn(|l| (i * 4 + l) as u32 * 2_654_435_761)
                 }),
             };
-            let (label, mrs, len) = FpServiceOp::NeonBegin { core: CORE }.encode();
+            let (label, mrs, len) = FpServiceOp::NeonBegin { core: w.core }.encode();
             set_mr(0, mrs[0]);
             let code = ppcall(FP_SERVICE, MessageInfo::new(label, len)).label();
             if code != 0 {
-                println!("neon_worker: first neon_begin refused (code {code})");
+                println!(
+                    "{}: first neon_begin refused (code {code})",
+                    microkit_rt::pd_name()
+                );
             }
             w
         }
@@ -137,7 +152,10 @@ mod section {
             self.data[self.round as usize % DATA_WORDS][0] ^= self.round as u32;
             if checksum_neon(&self.data) != checksum_scalar(&self.data) {
                 self.checksum_errors += 1;
-                println!("neon_worker: NEON checksum differs from the scalar reference");
+                println!(
+                    "{}: NEON checksum differs from the scalar reference",
+                    microkit_rt::pd_name()
+                );
             }
             self.last = pattern(self.round);
         }

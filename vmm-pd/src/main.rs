@@ -6,12 +6,14 @@
 #[macro_use]
 mod console;
 mod regs;
+mod vcpu;
 mod vm;
 
 use lazyfp::sdf::{vm as sdf_vm, vmm as sdf_vmm, NUM_CORES};
 use lazyfp::FpTable;
 use lazyfp::SavebackOp;
 use microkit_rt::{memory, Channel, ChannelSet, Child, MessageInfo};
+use vm::WAKE_IRQ;
 
 microkit_rt::patched_u64!(guest_image_size);
 
@@ -35,26 +37,33 @@ fn init() -> vm::Vm {
     // SAFETY: the ticker page is mapped read-only here by system.xml; it holds only atomics.
     let ticker =
         unsafe { memory::shared::<lazyfp::ticker::TickerPage>(sdf_vmm::map::TICKER_PAGE.vaddr) };
-    let vcpu = Child::new(sdf_vm::VCPUS[0].id);
-    let core = sdf_vm::VCPUS[0].cpu as u64;
     microkit_rt::enable_rx_interrupt();
     say!(
-        "lazyfp: vmm up ({} policy, {} core(s)), guest image {} bytes",
+        "lazyfp: vmm up ({} policy, {} core(s), {} vCPU(s)), guest image {} bytes",
         if lazyfp::sdf::FP_POLICY == lazyfp::FpPolicy::Lazy {
             "lazy"
         } else {
             "eager"
         },
         NUM_CORES,
+        sdf_vm::VCPUS.len(),
         image.len()
     );
-    vm::Vm::start(vcpu, core, ram, image, table, ticker)
+    vm::Vm::start(ram, image, table, ticker)
 }
 
 impl microkit_rt::Handler for vm::Vm {
     type Error = vm::VmmError;
 
     fn notified(&mut self, channels: ChannelSet) -> Result<(), Self::Error> {
+        if let Some(ch) = WAKE_IRQ.map(Channel::new) {
+            if channels.contains(ch) {
+                self.wake_timer();
+                if let Err(e) = microkit_rt::irq_ack(ch) {
+                    say!("lazyfp: wake timer irq ack: {e}");
+                }
+            }
+        }
         if channels.contains(TICKER) {
             self.ticker_tick();
         }

@@ -240,9 +240,15 @@ pub enum Unmet {
         fpu: bool,
         policy: Option<FpPolicy>,
     },
+    /// Not exactly one NEON worker on a vCPU's core.
     NeonCpu {
-        neon_worker: u8,
-        vcpu0: u8,
+        vcpu: u8,
+        cpu: u8,
+        workers: usize,
+    },
+    /// A NEON worker whose channel ids differ from `neon_worker`'s (they share one ELF).
+    WorkerChannels {
+        pd: &'static str,
     },
 }
 
@@ -292,9 +298,13 @@ impl fmt::Display for Unmet {
             } => {
                 write!(f, "fpu=\"{fpu}\" on protection_domain \"{pd}\"")
             }
-            Self::NeonCpu { neon_worker, vcpu0 } => write!(
+            Self::NeonCpu { vcpu, cpu, workers } => write!(
                 f,
-                "neon_worker on the core of vcpu 0 (cpu=\"{vcpu0}\"), not cpu=\"{neon_worker}\""
+                "one neon_worker on the core of vcpu {vcpu} (cpu=\"{cpu}\"), found {workers}"
+            ),
+            Self::WorkerChannels { pd } => write!(
+                f,
+                "the channel ids of \"{pd}\" to fp_service and from vmm to be those of \"neon_worker\" (one ELF serves both)"
             ),
         }
     }

@@ -87,9 +87,13 @@ pub fn real_path() -> PathBuf {
         .join("system.xml")
 }
 
+/// system.xml with QEMU virt's board elements, as the build derives it.
 pub fn real() -> String {
-    match std::fs::read_to_string(real_path()) {
+    let xml = match std::fs::read_to_string(real_path()) {
         Ok(xml) => xml,
         Err(e) => panic!("{}: {e}", real_path().display()),
-    }
+    };
+    let boards = real_path().with_file_name("boards");
+    let board = crate::load_board(&boards, "qemu_virt_aarch64").unwrap();
+    crate::apply_board("system.xml", &xml, &board).unwrap()
 }

@@ -12,8 +12,8 @@ pub use model::{
     Vcpu, VirtualMachine,
 };
 pub use parse::{parse, parse_number};
-pub(crate) use require::VMM;
-pub use require::{check_cores, check_requirements, FpPolicy, UnknownPolicy};
+pub(crate) use require::{channel_id, FP_SERVICE, VMM};
+pub use require::{check_cores, check_requirements, is_neon_worker, FpPolicy, UnknownPolicy};
 
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -135,8 +135,7 @@ pub fn check_requirements(system: &System, policy: FpPolicy) -> Result<(), SdfEr
             },
         ));
     }
-    let vcpu0 = vm
-        .vcpus
+    vm.vcpus
         .iter()
         .find(|vcpu| vcpu.id == 0)
         .ok_or_else(|| unmet(Some(vm.at.line), Unmet::Vcpu0))?;
@@ -172,34 +171,48 @@ pub fn check_requirements(system: &System, policy: FpPolicy) -> Result<(), SdfEr
 
     // (from, to, the attribute `from`'s end needs, and its test)
     type Needs = fn(&ChannelEnd) -> bool;
-    let channels: [(&str, &str, &str, Needs); 3] = [
-        (FP_SERVICE, VMM, "pp", |end| end.pp),
-        (NEON_WORKER, FP_SERVICE, "pp", |end| end.pp),
-        (VMM, NEON_WORKER, "notify", |end| end.notify),
-    ];
+    let mut channels: Vec<(&str, &str, &str, Needs)> = vec![(FP_SERVICE, VMM, "pp", |end| end.pp)];
+    let workers: Vec<_> = system
+        .protection_domains
+        .iter()
+        .filter(|pd| is_neon_worker(&pd.name))
+        .collect();
+    for w in &workers {
+        channels.push((&w.name, FP_SERVICE, "pp", |end| end.pp));
+        channels.push((VMM, &w.name, "notify", |end| end.notify));
+    }
     for (from, to, attribute, has) in channels {
-        let found = system.channels.iter().any(|channel| {
-            channel
-                .end_of(from)
-                .is_some_and(|(end, other)| other.pd == to && has(end))
-        });
+        let found = channel_id(system, from, to, has).is_some();
         if !found {
             return Err(unmet(
                 None,
                 Unmet::Channel {
-                    from,
-                    to,
+                    from: leak(from),
+                    to: leak(to),
                     attribute,
                 },
             ));
         }
     }
+    // One ELF serves every worker: each must use neon_worker's channel ids on its side.
+    let ids = |w: &str| {
+        (
+            channel_id(system, w, FP_SERVICE, |_| true),
+            channel_id(system, w, VMM, |_| true),
+        )
+    };
+    for w in &workers {
+        if ids(&w.name) != ids(NEON_WORKER) {
+            return Err(unmet(
+                Some(w.at.line),
+                Unmet::WorkerChannels { pd: leak(&w.name) },
+            ));
+        }
+    }
 
     // Under the lazy policy neither the VMM nor fp_service may make seL4 switch FP state for them.
-    let mut fpus = vec![
-        (VMM, vmm, policy.vmm_fpu(), Some(policy)),
-        (NEON_WORKER, neon_worker, true, None),
-    ];
+    let mut fpus = vec![(VMM, vmm, policy.vmm_fpu(), Some(policy))];
+    fpus.extend(workers.iter().map(|w| (leak(&w.name), *w, true, None)));
     if policy == FpPolicy::Lazy {
         fpus.push((FP_SERVICE, fp_service, false, Some(policy)));
     }
@@ -216,16 +229,56 @@ pub fn check_requirements(system: &System, policy: FpPolicy) -> Result<(), SdfEr
         }
     }
 
-    if neon_worker.cpu != vcpu0.cpu {
-        return Err(unmet(
-            Some(neon_worker.at.line),
-            Unmet::NeonCpu {
-                neon_worker: neon_worker.cpu,
-                vcpu0: vcpu0.cpu,
-            },
-        ));
+    // NEON pressure on every vCPU's core, from exactly one worker there.
+    for vcpu in &vm.vcpus {
+        let here = workers.iter().filter(|w| w.cpu == vcpu.cpu).count();
+        if here != 1 {
+            return Err(unmet(
+                Some(if here == 0 {
+                    vcpu.at.line
+                } else {
+                    neon_worker.at.line
+                }),
+                Unmet::NeonCpu {
+                    vcpu: vcpu.id,
+                    cpu: vcpu.cpu,
+                    workers: here,
+                },
+            ));
+        }
     }
     Ok(())
+}
+
+/// `neon_worker`, `neon_worker1`, `neon_worker2`, …: the PDs running the NEON worker ELF.
+pub fn is_neon_worker(name: &str) -> bool {
+    name.strip_prefix(NEON_WORKER)
+        .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `from`'s channel id towards `to`, where `from`'s end passes `has`.
+pub(crate) fn channel_id(
+    system: &System,
+    from: &str,
+    to: &str,
+    has: fn(&ChannelEnd) -> bool,
+) -> Option<u8> {
+    system.channels.iter().find_map(|channel| {
+        channel
+            .end_of(from)
+            .filter(|(end, other)| other.pd == to && has(end))
+            .map(|(end, _)| end.id)
+    })
+}
+
+/// Error values name PDs as `&'static str`; a build tool's names live for the whole run.
+fn leak(name: &str) -> &'static str {
+    match name {
+        VMM => VMM,
+        FP_SERVICE => FP_SERVICE,
+        NEON_WORKER => NEON_WORKER,
+        other => Box::leak(other.to_owned().into_boxed_str()),
+    }
 }
 
 #[cfg(test)]
@@ -473,16 +526,77 @@ mod tests {
         assert_eq!(
             unmet_cpu,
             Unmet::NeonCpu {
-                neon_worker: 1,
-                vcpu0: 0
+                vcpu: 0,
+                cpu: 0,
+                workers: 0
             }
         );
         assert!(
-            message.contains("neon_worker on the core of vcpu 0"),
+            message.contains("one neon_worker on the core of vcpu 0 (cpu=\"0\"), found 0"),
             "{message}"
         );
         let both = edit(&moved, r#"<vcpu id="0" />"#, r#"<vcpu id="0" cpu="1" />"#);
         check_requirements(&ok(&both), FpPolicy::Lazy).unwrap();
+    }
+
+    #[test]
+    fn every_worker_is_wired_like_neon_worker() {
+        // A second worker on vCPU 0's core: two there.
+        let second = edit(
+            LAZYFP,
+            "</system>",
+            r#"<protection_domain name="neon_worker1" priority="100" fpu="true">
+        <program_image path="neon_worker.elf" /></protection_domain>
+    <channel><end pd="neon_worker1" id="0" pp="true" /><end pd="fp_service" id="7" /></channel>
+    <channel><end pd="vmm" id="7" /><end pd="neon_worker1" id="1" /></channel>
+</system>"#,
+        );
+        let (two, _) = unmet(&second, FpPolicy::Lazy);
+        assert_eq!(
+            two,
+            Unmet::NeonCpu {
+                vcpu: 0,
+                cpu: 0,
+                workers: 2
+            }
+        );
+        // On its own core with a vCPU there, it is fine.
+        let placed = edit(
+            &edit(
+                &second,
+                r#"name="neon_worker1" priority="100""#,
+                r#"name="neon_worker1" priority="100" cpu="1""#,
+            ),
+            r#"<vcpu id="0" />"#,
+            r#"<vcpu id="0" /><vcpu id="1" cpu="1" />"#,
+        );
+        check_requirements(&ok(&placed), FpPolicy::Lazy).unwrap();
+        // Other channel ids on the worker's side: refused (one ELF).
+        let renumbered = edit(
+            &placed,
+            r#"<end pd="neon_worker1" id="1" />"#,
+            r#"<end pd="neon_worker1" id="2" />"#,
+        );
+        assert_eq!(
+            unmet(&renumbered, FpPolicy::Lazy).0,
+            Unmet::WorkerChannels { pd: "neon_worker1" }
+        );
+        // No notify channel from the VMM.
+        let unwired = edit(
+            &placed,
+            r#"<channel><end pd="vmm" id="7" /><end pd="neon_worker1" id="1" /></channel>"#,
+            "",
+        );
+        assert!(matches!(
+            unmet(&unwired, FpPolicy::Lazy).0,
+            Unmet::Channel {
+                from: "vmm",
+                to: "neon_worker1",
+                ..
+            }
+        ));
+        assert!(is_neon_worker("neon_worker") && is_neon_worker("neon_worker12"));
+        assert!(!is_neon_worker("neon_workers") && !is_neon_worker("neon"));
     }
 
     #[test]

@@ -1,0 +1,34 @@
+# Shared checks of a run's closing lines, sourced by the system-test scripts.
+# Needs: $log.txt (the serial log without CRs), fail() and LABEL ("board config policy guest").
+# VCPUS: how many vCPUs the run must report (default 1).
+
+# Every vCPU line: `lazyfp: vcpuV (core C): ... fp_traps=T savebacks=S ...`; under the lazy
+# policy each vCPU must have trapped and been saved back, and every core's fp-service line must
+# show no leak and no open section.
+check_per_vcpu() {
+    local policy=$1 want=${VCPUS:-1} lines n=0 line
+    lines=$(grep -E "^lazyfp: vcpu[0-9]+ \(core [0-9]+\):" "$log.txt")
+    while IFS= read -r line; do
+        [ -n "$line" ] || continue
+        n=$((n + 1))
+        local t s
+        t=$(sed -n 's/.* fp_traps=\([0-9]*\).*/\1/p' <<<"$line")
+        s=$(sed -n 's/.* savebacks=\([0-9]*\).*/\1/p' <<<"$line")
+        if [ "$policy" = lazy ] && [ "${PER_VCPU_FP:-1}" = 1 ]; then
+            [ "${t:-0}" -gt 0 ] && [ "${s:-0}" -gt 0 ] || fail "lazy run: a vCPU without FP traps or save-backs: $line"
+        fi
+    done <<<"$lines"
+    [ "$n" -ge "$want" ] || fail "$n vCPU line(s), want $want"
+    local cores
+    cores=$(grep -E "^lazyfp: fp-service core[0-9]+:" "$log.txt")
+    [ "$(grep -c . <<<"$cores")" -ge "$want" ] || fail "fewer fp-service core lines than vCPUs"
+    while IFS= read -r line; do
+        local leaks
+        leaks=$(sed -n 's/.* leaks=\([0-9]*\).*/\1/p' <<<"$line")
+        [ "${leaks:-1}" = 0 ] || fail "NEON worker saw leaks: $line"
+    done <<<"$cores"
+}
+
+show_closing() {
+    grep -E "^lazyfp: (vcpu[0-9]+ |fp-service core|exits:|fp hooks:)" "$log.txt"
+}
