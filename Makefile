@@ -2,7 +2,11 @@
 #   make [loader.img]   build the system image        make run     boot it in QEMU
 #   make test           all tests (QEMU system tests when an SDK is present)
 #   make clean
-MICROKIT_SDK ?= $(if $(wildcard /opt/microkit-sdk/bin/microkit),/opt/microkit-sdk,)
+# The SDK: MICROKIT_SDK, else an installed one (LAZYFP_SYSTEM_SDK; empty: none), else the one
+# `make prereqs` fetched into the cache (scripts/fetch-sdk.sh).
+LAZYFP_SYSTEM_SDK ?= /opt/microkit-sdk
+LAZYFP_SDK_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/lazyfp
+MICROKIT_SDK ?= $(firstword $(foreach d,$(LAZYFP_SYSTEM_SDK) $(LAZYFP_SDK_CACHE)/microkit-sdk-2.3.0,$(if $(wildcard $(d)/bin/microkit),$(d))))
 MICROKIT_BOARD ?= qemu_virt_aarch64
 MICROKIT_CONFIG ?= debug
 BUILD_DIR ?= build
@@ -36,7 +40,7 @@ LAZYFP_SDF := $(abspath $(OUT)/system.xml)
 LAZYFP_NEON_EVERY ?= 1
 # 1: the ticker PD signals the VMM every millisecond (notification-latency measurement).
 LAZYFP_TICKER ?= 0
-export MICROKIT_SDK MICROKIT_BOARD MICROKIT_CONFIG FP_POLICY LAZYFP_TORTURE_ITERS LAZYFP_SDF LAZYFP_NEON_EVERY LAZYFP_TICKER
+export LAZYFP_SYSTEM_SDK LAZYFP_SDK_CACHE MICROKIT_SDK MICROKIT_BOARD MICROKIT_CONFIG FP_POLICY LAZYFP_TORTURE_ITERS LAZYFP_SDF LAZYFP_NEON_EVERY LAZYFP_TICKER
 HOST_CARGO_DIR := $(abspath $(BUILD_DIR))/cargo/host
 MKBUNDLE = $(CARGO) run -q --release --target-dir $(HOST_CARGO_DIR) -p lazyfp-mkbundle --
 CARGO_DIR := $(abspath $(BUILD_DIR))/cargo/$(MICROKIT_CONFIG)-$(VARIANT)
@@ -47,7 +51,7 @@ PD_TARGET_HARD := aarch64-unknown-none
 VMM_TARGET := $(if $(filter eager,$(FP_POLICY)),$(PD_TARGET_HARD),$(PD_TARGET_SOFT))
 QEMU_SMP ?= $(if $(findstring smp,$(MICROKIT_CONFIG)),4,1)
 
-.PHONY: bench all loader.img run test test-smp4 test-host test-aarch64 test-elves system-test sdf pds prereqs sdk-check clean
+.PHONY: bench all loader.img run test test-smp4 test-scripts test-host test-aarch64 test-elves system-test sdf pds prereqs sdk-check clean
 all: loader.img
 loader.img: $(OUT)/loader.img
 
@@ -99,7 +103,11 @@ run: $(OUT)/loader.img
 include linux/linux.mk
 
 # ---- tests ----
-test: prereqs test-host test-aarch64 test-elves system-test
+test: prereqs test-scripts test-host test-aarch64 test-elves system-test
+
+# The SDK fetch: unpack-and-check from file:// tarballs, refusals, an unreachable URL (seconds).
+test-scripts:
+	scripts/test-fetch-sdk.sh
 
 test-host:
 	LAZYFP_SDF= $(CARGO) test --workspace --exclude microkit-rt --exclude vmm-pd --exclude fp-service --exclude neon-worker
@@ -139,7 +147,7 @@ SMP_VCPUS ?= 1
 SMP_TORTURE_ITERS ?= $(if $(filter 1,$(SMP_VCPUS)),$(LAZYFP_TORTURE_ITERS),25000)
 system-test:
 	@if [ -z "$(MICROKIT_SDK)" ]; then \
-	    echo "############ lazyfp: SYSTEM TEST SKIPPED: no Microkit SDK (MICROKIT_SDK unset and /opt/microkit-sdk absent): $(SDK_HINT) ############"; \
+	    echo "############ lazyfp: SYSTEM TEST SKIPPED: no Microkit SDK (MICROKIT_SDK unset, none in '$(LAZYFP_SYSTEM_SDK)' or $(LAZYFP_SDK_CACHE)): $$(cat "$(LAZYFP_SDK_CACHE)/no-sdk.txt" 2>/dev/null || echo 'make prereqs fetched none'): $(SDK_HINT) ############"; \
 	else \
 	    set -e; for cfg in $(SYSTEM_CONFIGS); do \
 	        if [ ! -d "$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/$$cfg" ]; then \

@@ -2,7 +2,7 @@
 # Installs (or names) what lazyfp needs on a Debian machine: the pinned Rust toolchain with its
 # aarch64 targets (rust-toolchain.toml; rustup fetches them) and the Debian packages below.
 set -euo pipefail
-pkgs=(qemu-system-arm qemu-user gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross cpio ipxe-qemu)
+pkgs=(qemu-system-arm qemu-user gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross cpio ipxe-qemu curl)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,3 +24,5 @@ for t in aarch64-unknown-none aarch64-unknown-none-softfloat aarch64-unknown-lin
     rustup target list --installed | grep -qx "$t" || rustup target add "$t"
 done
 "$(dirname "$0")/get-qemu.sh" || echo "prereqs: no QEMU >= 11, so no imx8mp_evk runs (reason above); the rest is ready" >&2
+# The Microkit SDK, when none is given: the official release into the cache (never fails here).
+"$(dirname "$0")/fetch-sdk.sh"
