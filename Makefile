@@ -45,7 +45,7 @@ PD_TARGET_HARD := aarch64-unknown-none
 VMM_TARGET := $(if $(filter eager,$(FP_POLICY)),$(PD_TARGET_HARD),$(PD_TARGET_SOFT))
 QEMU_SMP := $(if $(findstring smp,$(MICROKIT_CONFIG)),4,1)
 
-.PHONY: bench all loader.img run test test-host test-aarch64 test-elves system-test sdf pds prereqs sdk-check clean
+.PHONY: bench all loader.img run test test-host test-aarch64 test-elves system-test fuzz fuzz-smoke sdf pds prereqs sdk-check clean
 all: loader.img
 loader.img: $(OUT)/loader.img
 
@@ -96,7 +96,7 @@ run: $(OUT)/loader.img
 include linux/linux.mk
 
 # ---- tests ----
-test: prereqs test-host test-aarch64 test-elves system-test
+test: prereqs test-host test-aarch64 fuzz-smoke test-elves system-test
 
 test-host:
 	LAZYFP_SDF= $(CARGO) test --workspace --exclude microkit-rt --exclude vmm-pd --exclude fp-service --exclude neon-worker
@@ -148,6 +148,18 @@ system-test:
 	            $(BUILD_DIR)/$(MICROKIT_BOARD)/smp-debug/lazy-smp/serial.log lazy $(TEST_TIMEOUT) $(LAZYFP_TORTURE_ITERS); \
 	    else echo "lazyfp: the SDK has no smp-debug config: multi-core test skipped"; fi; \
 	fi
+
+# ---- fuzzing (cargo-fuzz / libFuzzer on the host; README.md, "Fuzzing") ----
+# Every target for FUZZ_SECONDS each, one at a time (FUZZ_TARGETS: a subset); fuzz-smoke runs each
+# for a few seconds and fails on a crash. Corpora and crash inputs go to $(BUILD_DIR)/fuzz.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 3
+FUZZ_TARGETS ?=
+fuzz: prereqs
+	nice -n 10 fuzz/run.sh $(FUZZ_SECONDS) $(BUILD_DIR)/fuzz $(FUZZ_TARGETS)
+
+fuzz-smoke: prereqs
+	nice -n 10 fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(BUILD_DIR)/fuzz $(FUZZ_TARGETS)
 
 # ---- benchmarks (needs an SDK) ----
 # Exit round trips timed by the benchmark guest under QEMU -icount shift=0 (guest ns = emulated

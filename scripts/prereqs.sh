@@ -23,3 +23,5 @@ rustup show active-toolchain >/dev/null
 for t in aarch64-unknown-none aarch64-unknown-none-softfloat aarch64-unknown-linux-gnu; do
     rustup target list --installed | grep -qx "$t" || rustup target add "$t"
 done
+# make fuzz / fuzz-smoke: cargo-fuzz from crates.io.
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
