@@ -156,10 +156,10 @@ FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 3
 FUZZ_TARGETS ?=
 fuzz: prereqs
-	nice -n 10 fuzz/run.sh $(FUZZ_SECONDS) $(BUILD_DIR)/fuzz $(FUZZ_TARGETS)
+	LAZYFP_SDF= nice -n 10 fuzz/run.sh $(FUZZ_SECONDS) $(BUILD_DIR)/fuzz $(FUZZ_TARGETS)
 
 fuzz-smoke: prereqs
-	nice -n 10 fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(BUILD_DIR)/fuzz $(FUZZ_TARGETS)
+	LAZYFP_SDF= nice -n 10 fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(BUILD_DIR)/fuzz $(FUZZ_TARGETS)
 
 # ---- benchmarks (needs an SDK) ----
 # Exit round trips timed by the benchmark guest under QEMU -icount shift=0 (guest ns = emulated

@@ -32,17 +32,35 @@ struct Input {
 const PAGE: u64 = 0x1000;
 
 fn u64s(node: FdtNode<'_, '_>, name: &str) -> Vec<u64> {
-    let p = node.property(name).unwrap_or_else(|| panic!("{} has no {name}", node.name));
-    p.value.chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().unwrap())).collect()
+    let p = node
+        .property(name)
+        .unwrap_or_else(|| panic!("{} has no {name}", node.name));
+    p.value
+        .chunks_exact(8)
+        .map(|c| u64::from_be_bytes(c.try_into().unwrap()))
+        .collect()
 }
 
 fuzz_target!(|input: Input| {
     let ram_base = input.ram_page as u64 * PAGE * 16;
     let ram_size = (input.ram_pages as u64 + 1) * PAGE;
     let gicc = input.gicc_page as u64 * PAGE * 16;
-    let name: String = input.name.iter().take(16).map(|b| (b'a' + b % 26) as char).collect();
-    let name = if name.is_empty() { "guest".to_owned() } else { name };
-    let vcpus: String = input.vcpus.iter().map(|id| format!(r#"<vcpu id="{}" />"#, id % 64)).collect();
+    let name: String = input
+        .name
+        .iter()
+        .take(16)
+        .map(|b| (b'a' + b % 26) as char)
+        .collect();
+    let name = if name.is_empty() {
+        "guest".to_owned()
+    } else {
+        name
+    };
+    let vcpus: String = input
+        .vcpus
+        .iter()
+        .map(|id| format!(r#"<vcpu id="{}" />"#, id % 64))
+        .collect();
     let mut maps = String::new();
     if input.map_ram {
         maps += &format!(r#"<map mr="guest_ram" vaddr="{ram_base:#x}" perms="rwx" />"#);
@@ -63,10 +81,13 @@ fuzz_target!(|input: Input| {
     let Ok(system) = parse("fuzz.xml", &xml) else {
         return;
     };
-    let vm = system.protection_domains[0].virtual_machine.as_ref().unwrap();
-    let initrd = input
-        .wild
-        .or(input.initrd.map(|(s, l)| (ram_base + s as u64, ram_base + s as u64 + l as u64)));
+    let vm = system.protection_domains[0]
+        .virtual_machine
+        .as_ref()
+        .unwrap();
+    let initrd = input.wild.or(input
+        .initrd
+        .map(|(s, l)| (ram_base + s as u64, ram_base + s as u64 + l as u64)));
     let params = DtbParams {
         bootargs: input.bootargs.clone(),
         initrd,
@@ -89,7 +110,11 @@ fuzz_target!(|input: Input| {
             return;
         }
         Err(DtbError::Fdt(_)) => {
-            assert!(input.bootargs.contains('\0'), "FDT refused {:?}", input.bootargs);
+            assert!(
+                input.bootargs.contains('\0'),
+                "FDT refused {:?}",
+                input.bootargs
+            );
             return;
         }
         Err(e) => panic!("{e}"),
@@ -100,7 +125,9 @@ fuzz_target!(|input: Input| {
 
     let fdt = Fdt::new(&blob).expect("a valid FDT");
     assert_eq!(fdt.total_size(), blob.len());
-    let memory = fdt.find_node(&format!("/memory@{ram_base:x}")).expect("/memory");
+    let memory = fdt
+        .find_node(&format!("/memory@{ram_base:x}"))
+        .expect("/memory");
     assert_eq!(u64s(memory, "reg"), [ram_base, ram_size]);
     let mut ids: Vec<usize> = fdt.cpus().map(|c| c.ids().first()).collect();
     let mut want: Vec<usize> = vm.vcpus.iter().map(|v| v.id as usize).collect();

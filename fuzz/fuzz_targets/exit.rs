@@ -136,7 +136,11 @@ fn check_extend(a: DataAbort, raw: u64) {
     let v = a.extend(raw);
     assert_eq!(v & !mask(width), 0, "{a:?}: {v:#x} wider than the register");
     let kept = bits.min(width);
-    assert_eq!(v & mask(kept), raw & mask(kept), "{a:?}: low bits of {raw:#x}");
+    assert_eq!(
+        v & mask(kept),
+        raw & mask(kept),
+        "{a:?}: low bits of {raw:#x}"
+    );
     if kept < width {
         let high = (v & mask(width)) >> kept;
         let sign = raw >> (bits - 1) & 1 == 1;
@@ -177,7 +181,10 @@ fuzz_target!(|input: Input| {
     // The raw words are what the exit says.
     match exit {
         Exit::Hvc { regs, fault_ip, x7 } => {
-            assert_eq!((&regs[..], fault_ip, x7), (&words[..8], words[8], words[12]))
+            assert_eq!(
+                (&regs[..], fault_ip, x7),
+                (&words[..8], words[8], words[12])
+            )
         }
         Exit::Mmio { addr, pc, .. } => assert_eq!((pc, addr, words[2]), (words[0], words[1], 0)),
         Exit::AbortNoSyndrome {
@@ -200,7 +207,11 @@ fuzz_target!(|input: Input| {
     // Re-encoded as seL4 would send it, the exit decodes to itself.
     let (label2, words2, len2) = encode(&exit);
     assert_eq!(label2, label);
-    assert_eq!(decode(label2, len2, &words2), Ok(exit), "re-encoded {words2:x?}");
+    assert_eq!(
+        decode(label2, len2, &words2),
+        Ok(exit),
+        "re-encoded {words2:x?}"
+    );
 
     // Second layer: the device decisions the VMM's dispatch takes for this exit.
     match exit {
@@ -233,7 +244,10 @@ fuzz_target!(|input: Input| {
             let timer = a.key().0 == 3 && a.key().1 == 3 && a.key().2 == 14 && a.key().3 == 2;
             let r = TimerRegs::default().access(a, input.raw);
             assert_eq!(r.is_ok(), timer && a.key().4 <= 2, "{a:?} -> {r:?}");
-            assert_eq!(r.is_ok_and(|v| v.is_some()), timer && a.key().4 <= 2 && a.read);
+            assert_eq!(
+                r.is_ok_and(|v| v.is_some()),
+                timer && a.key().4 <= 2 && a.read
+            );
         }
         _ => {}
     }

@@ -18,7 +18,9 @@ const RAM: usize = 0x4000;
 
 fn u64_at(b: &[u8], off: u64) -> Option<u64> {
     let off = usize::try_from(off).ok()?;
-    Some(u64::from_le_bytes(b.get(off..off.checked_add(8)?)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        b.get(off..off.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 /// Loads `bundle`; on success checks every part against the RAM it wrote.
@@ -30,11 +32,17 @@ fn check_load(bundle: &[u8]) {
         (Err(e), Err(l)) => assert_eq!(e, l),
         (Ok((boot, parts)), _) => {
             for p in parts {
-                assert!(p.offset.checked_add(p.file_size).is_some_and(|e| e <= bundle.len() as u64));
+                assert!(p
+                    .offset
+                    .checked_add(p.file_size)
+                    .is_some_and(|e| e <= bundle.len() as u64));
                 assert!(p.mem_size >= p.file_size);
             }
             let Ok(b) = loaded else {
-                assert!(matches!(loaded, Err(BundleError::PartOutsideRam { .. } | BundleError::EntryOutsideRam(_))));
+                assert!(matches!(
+                    loaded,
+                    Err(BundleError::PartOutsideRam { .. } | BundleError::EntryOutsideRam(_))
+                ));
                 return;
             };
             assert_eq!(b, *boot);
@@ -75,12 +83,26 @@ fuzz_target!(|data: &[u8]| {
                 .map(|i| phoff.wrapping_add(i.wrapping_mul(phentsize)))
                 .filter(|&ph| u64_at(kernel, ph).is_some_and(|w| w as u32 == 1));
             for (s, ph) in segs.iter().zip(loads) {
-                let end = s.offset.checked_add(s.file_size).expect("segment end overflows");
-                assert!(end <= kernel.len() as u64, "{s:?} outside a {}-byte file", kernel.len());
+                let end = s
+                    .offset
+                    .checked_add(s.file_size)
+                    .expect("segment end overflows");
+                assert!(
+                    end <= kernel.len() as u64,
+                    "{s:?} outside a {}-byte file",
+                    kernel.len()
+                );
                 assert!(s.mem_size >= s.file_size);
                 let field = |at: u64| u64_at(kernel, ph.wrapping_add(at));
-                assert_eq!((Some(s.offset), Some(s.paddr), Some(s.file_size)), (field(8), field(24), field(32)));
-                parts.push((s.paddr, &kernel[s.offset as usize..end as usize], s.mem_size));
+                assert_eq!(
+                    (Some(s.offset), Some(s.paddr), Some(s.file_size)),
+                    (field(8), field(24), field(32))
+                );
+                parts.push((
+                    s.paddr,
+                    &kernel[s.offset as usize..end as usize],
+                    s.mem_size,
+                ));
             }
             Boot { entry, x0: 0 }
         }
@@ -93,10 +115,16 @@ fuzz_target!(|data: &[u8]| {
                 Ok(h) => {
                     assert_eq!(&kernel[0x38..0x3c], b"ARM\x64");
                     let fields = (Some(h.text_offset), Some(h.image_size), Some(h.flags));
-                    assert_eq!(fields, (u64_at(kernel, 8), u64_at(kernel, 16), u64_at(kernel, 24)));
+                    assert_eq!(
+                        fields,
+                        (u64_at(kernel, 8), u64_at(kernel, 16), u64_at(kernel, 24))
+                    );
                     let load = RAM_BASE + (h.text_offset & 0xfff);
                     parts.push((load, kernel, kernel.len() as u64));
-                    Boot { entry: load, x0: RAM_BASE }
+                    Boot {
+                        entry: load,
+                        x0: RAM_BASE,
+                    }
                 }
                 Err(ImageError::NotArm64Image(m)) => {
                     assert_eq!(m.to_le_bytes(), kernel[0x38..0x3c]);
@@ -119,8 +147,14 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(b2, boot);
     assert_eq!(parsed.len(), parts.len());
     for (p, (gpa, data, mem)) in parsed.iter().zip(&parts) {
-        assert_eq!((p.gpa, p.file_size, p.mem_size), (*gpa, data.len() as u64, (*mem).max(data.len() as u64)));
-        assert_eq!(&bundle[p.offset as usize..(p.offset + p.file_size) as usize], *data);
+        assert_eq!(
+            (p.gpa, p.file_size, p.mem_size),
+            (*gpa, data.len() as u64, (*mem).max(data.len() as u64))
+        );
+        assert_eq!(
+            &bundle[p.offset as usize..(p.offset + p.file_size) as usize],
+            *data
+        );
     }
     check_load(&bundle);
 });

@@ -62,7 +62,11 @@ struct Counters {
 }
 
 /// Decodes with `decode`, checking that no word at or past `length` is read.
-fn decode_bounded<T>(length: usize, words: &[u64; 3], decode: impl FnOnce(&dyn Fn(usize) -> u64) -> T) -> T {
+fn decode_bounded<T>(
+    length: usize,
+    words: &[u64; 3],
+    decode: impl FnOnce(&dyn Fn(usize) -> u64) -> T,
+) -> T {
     let highest = Cell::new(None::<usize>);
     let mr = |i: usize| {
         highest.set(highest.get().max(Some(i)));
@@ -129,7 +133,8 @@ fuzz_target!(|input: Input| {
             } => {
                 let label = wide.unwrap_or(label as u64 % 5);
                 let length = length as usize % 4;
-                let decoded = decode_bounded(length, &words, |mr| FpServiceOp::decode(label, length, mr));
+                let decoded =
+                    decode_bounded(length, &words, |mr| FpServiceOp::decode(label, length, mr));
                 let need = match label {
                     1 | 3 => 1,
                     2 => 2,
@@ -139,7 +144,10 @@ fuzz_target!(|input: Input| {
                     }
                 };
                 if length < need {
-                    assert_eq!(decoded, Err(FpServiceError::ShortMessage { got: length as u64 }));
+                    assert_eq!(
+                        decoded,
+                        Err(FpServiceError::ShortMessage { got: length as u64 })
+                    );
                     continue;
                 }
                 let op = decoded.unwrap();
@@ -160,11 +168,19 @@ fuzz_target!(|input: Input| {
                             }
                             BeginStep::NeedSaveback { vcpu, core: c } => {
                                 assert_eq!((Some(vcpu), c), (owner, core));
-                                let (l, mrs, len) = SavebackOp::Saveback { vcpu: vcpu as u64, core }.encode();
+                                let (l, mrs, len) = SavebackOp::Saveback {
+                                    vcpu: vcpu as u64,
+                                    core,
+                                }
+                                .encode();
                                 let sb = SavebackOp::decode(l, len, |i| mrs[i]).unwrap();
                                 let answer = vmm_saveback(&mut vcpus, &table, sb);
                                 assert_eq!(answer, Ok(true), "the named vCPU's state is live");
-                                assert_eq!(table.owner(core), Ok(None), "save-back clears the entry");
+                                assert_eq!(
+                                    table.owner(core),
+                                    Ok(None),
+                                    "save-back clears the entry"
+                                );
                                 let saved = svc.finish_begin(&table, ch, core, answer)?;
                                 assert!(saved);
                                 model[core as usize].grants += 1;
@@ -174,7 +190,10 @@ fuzz_target!(|input: Input| {
                             }
                         });
                         if r.is_ok() {
-                            assert!(!open.get(&ch).copied().unwrap_or(false), "a second open section");
+                            assert!(
+                                !open.get(&ch).copied().unwrap_or(false),
+                                "a second open section"
+                            );
                             open.insert(ch, true);
                         }
                         (core, r)
@@ -182,7 +201,10 @@ fuzz_target!(|input: Input| {
                     FpServiceOp::NeonEnd { core, leaks: n } => {
                         let r = svc.end(&table, ch, core, n);
                         if r.is_ok() {
-                            assert!(open.insert(ch, false).unwrap_or(false), "ended a closed section");
+                            assert!(
+                                open.insert(ch, false).unwrap_or(false),
+                                "ended a closed section"
+                            );
                             let prev = leaks.entry(ch).or_default();
                             let c = &mut model[core as usize];
                             c.open -= 1;
@@ -212,30 +234,53 @@ fuzz_target!(|input: Input| {
                         FpServiceError::UnknownClient(c) => assert!(!known && c == ch as u64),
                         FpServiceError::BadCore(c) => assert!(c == core && core >= cores),
                         FpServiceError::WrongCore { asked, client_core } => {
-                            assert!(known && asked == core && clients[&ch] == client_core && client_core != core)
+                            assert!(
+                                known
+                                    && asked == core
+                                    && clients[&ch] == client_core
+                                    && client_core != core
+                            )
                         }
-                        FpServiceError::AlreadyOpen => assert!(open.get(&ch).copied().unwrap_or(false)),
-                        FpServiceError::NotOpen => assert!(!open.get(&ch).copied().unwrap_or(false)),
+                        FpServiceError::AlreadyOpen => {
+                            assert!(open.get(&ch).copied().unwrap_or(false))
+                        }
+                        FpServiceError::NotOpen => {
+                            assert!(!open.get(&ch).copied().unwrap_or(false))
+                        }
                         other => panic!("unexpected {other:?}"),
                     }
                 } else {
-                    assert!(clients.get(&ch) == Some(&core) || matches!(op, FpServiceOp::Status { .. }));
+                    assert!(
+                        clients.get(&ch) == Some(&core) || matches!(op, FpServiceOp::Status { .. })
+                    );
                 }
             }
-            Op::Saveback { label, length, words } => {
+            Op::Saveback {
+                label,
+                length,
+                words,
+            } => {
                 let (label, length) = (label as u64 % 3, length as usize % 4);
                 let r = decode_bounded(length, &words, |mr| SavebackOp::decode(label, length, mr));
                 match r {
                     Ok(op) => {
                         assert!(label == 1 && length >= 2);
-                        assert_eq!(op, SavebackOp::Saveback { vcpu: words[0], core: words[1] });
+                        assert_eq!(
+                            op,
+                            SavebackOp::Saveback {
+                                vcpu: words[0],
+                                core: words[1]
+                            }
+                        );
                         let (l, mrs, len) = op.encode();
                         assert_eq!(SavebackOp::decode(l, len, |i| mrs[i]), Ok(op));
                         // An unsolicited save-back is safe: it saves or finds nothing live.
                         let _ = vmm_saveback(&mut vcpus, &table, op);
                     }
                     Err(SavebackError::UnknownOp(l)) => assert!(l == label && label != 1),
-                    Err(SavebackError::ShortMessage { got }) => assert!(label == 1 && got == length as u64 && length < 2),
+                    Err(SavebackError::ShortMessage { got }) => {
+                        assert!(label == 1 && got == length as u64 && length < 2)
+                    }
                     Err(e) => panic!("decode gave {e:?}"),
                 }
             }

@@ -42,14 +42,17 @@ fuzz_target!(|input: Input| {
     if let (Some(i), false) = (name_vcpu, vcpus.is_empty()) {
         args[0] = vcpus[i as usize % vcpus.len()];
     }
-    let in_range = (0x8400_0000..=0x8400_001f).contains(&fid) || (0xc400_0000..=0xc400_001f).contains(&fid);
+    let in_range =
+        (0x8400_0000..=0x8400_001f).contains(&fid) || (0xc400_0000..=0xc400_001f).contains(&fid);
     assert_eq!(is_psci(fid), in_range, "{fid:#x}");
 
     let out = handle_psci(fid, args, vcpus);
     let known = [SUCCESS, NOT_SUPPORTED, INVALID_PARAMETERS, ALREADY_ON].map(|c| c as u64);
     match out {
         PsciOutcome::Return(v) => assert!(
-            known.contains(&v) || (fid == VERSION && v == VERSION_1_1) || (fid == MIGRATE_INFO_TYPE && v == TOS_NOT_PRESENT_MP),
+            known.contains(&v)
+                || (fid == VERSION && v == VERSION_1_1)
+                || (fid == MIGRATE_INFO_TYPE && v == TOS_NOT_PRESENT_MP),
             "{fid:#x} -> {v:#x}"
         ),
         PsciOutcome::SystemOff => assert_eq!(fid, SYSTEM_OFF),
@@ -61,12 +64,23 @@ fuzz_target!(|input: Input| {
     let features = handle_psci(FEATURES, [fid, 0, 0], vcpus);
     // FEATURES itself answers NOT_SUPPORTED for what it does not know.
     let implemented = fid == FEATURES || out != code(NOT_SUPPORTED);
-    assert_eq!(features, code(if implemented { SUCCESS } else { NOT_SUPPORTED }), "FEATURES({fid:#x}) with {out:?}");
+    assert_eq!(
+        features,
+        code(if implemented { SUCCESS } else { NOT_SUPPORTED }),
+        "FEATURES({fid:#x}) with {out:?}"
+    );
 
     let exists = vcpus.contains(&args[0]);
     match fid {
         CPU_ON_64 | 0x8400_0003 => {
-            assert_eq!(out, code(if exists { ALREADY_ON } else { INVALID_PARAMETERS }))
+            assert_eq!(
+                out,
+                code(if exists {
+                    ALREADY_ON
+                } else {
+                    INVALID_PARAMETERS
+                })
+            )
         }
         AFFINITY_INFO_64 | 0x8400_0004 => {
             let on = exists && args[1] == 0;

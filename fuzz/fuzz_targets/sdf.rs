@@ -11,7 +11,9 @@
 
 use std::collections::HashSet;
 
-use lazyfp_build::{check_cores, check_requirements, parse, sdf_rs, FpPolicy, Map, SdfError, System};
+use lazyfp_build::{
+    check_cores, check_requirements, parse, sdf_rs, FpPolicy, Map, SdfError, System,
+};
 use libfuzzer_sys::fuzz_target;
 
 const FILE: &str = "fuzz.xml";
@@ -30,7 +32,10 @@ fn check_maps(system: &System, maps: &[Map], lines: u32) {
         let mr = system.mr(&m.mr).expect("a map of a declared region");
         assert_eq!(m.vaddr % mr.page_bytes(), 0, "{m:?}");
         let end = m.vaddr.saturating_add(mr.size.unwrap_or(mr.page_bytes()));
-        assert!(placed.iter().all(|&(s, e)| end <= s || e <= m.vaddr), "{m:?} overlaps");
+        assert!(
+            placed.iter().all(|&(s, e)| end <= s || e <= m.vaddr),
+            "{m:?} overlaps"
+        );
         placed.push((m.vaddr, end));
     }
 }
@@ -38,10 +43,19 @@ fn check_maps(system: &System, maps: &[Map], lines: u32) {
 fn check_accepted(system: &System, lines: u32) {
     unique(system.memory_regions.iter().map(|m| m.name.as_str()));
     unique(system.protection_domains.iter().map(|p| p.name.as_str()));
-    unique(system.protection_domains.iter().filter_map(|p| p.virtual_machine.as_ref()).map(|v| v.name.as_str()));
+    unique(
+        system
+            .protection_domains
+            .iter()
+            .filter_map(|p| p.virtual_machine.as_ref())
+            .map(|v| v.name.as_str()),
+    );
     for mr in &system.memory_regions {
         assert!((1..=lines).contains(&mr.at.line));
-        assert!(mr.size.is_some() || mr.prefill_path.is_some(), "{mr:?} has no size");
+        assert!(
+            mr.size.is_some() || mr.prefill_path.is_some(),
+            "{mr:?} has no size"
+        );
     }
     for pd in &system.protection_domains {
         assert!((1..=lines).contains(&pd.at.line));
@@ -77,14 +91,22 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(system) => system,
     };
-    assert_eq!(parse(FILE, xml).ok().as_ref(), Some(&system), "parsing is deterministic");
+    assert_eq!(
+        parse(FILE, xml).ok().as_ref(),
+        Some(&system),
+        "parsing is deterministic"
+    );
     let lines = xml.split('\n').count() as u32;
     check_accepted(&system, lines);
 
     let num_cores = data.len() % 4 + 1;
     let placed = system.protection_domains.iter().all(|pd| {
         (pd.cpu as usize) < num_cores
-            && pd.virtual_machine.iter().flat_map(|vm| &vm.vcpus).all(|v| (v.cpu as usize) < num_cores)
+            && pd
+                .virtual_machine
+                .iter()
+                .flat_map(|vm| &vm.vcpus)
+                .all(|v| (v.cpu as usize) < num_cores)
     });
     let cores = check_cores(&system, num_cores);
     assert_eq!(cores.is_ok(), placed, "{cores:?}");

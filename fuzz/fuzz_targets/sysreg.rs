@@ -39,7 +39,13 @@ fuzz_target!(|accesses: Vec<Access>| {
         let iss = match acc.timer {
             // mrs/msr xN, cntp_{tval,ctl,cval}_el0 with rt from the raw bits.
             Some((reg, read)) => {
-                (3 << 20) | ((reg % 3) as u32) << 17 | 3 << 14 | 14 << 10 | (acc.iss & 0x3e0) | 2 << 1 | read as u32
+                (3 << 20)
+                    | ((reg % 3) as u32) << 17
+                    | 3 << 14
+                    | 14 << 10
+                    | (acc.iss & 0x3e0)
+                    | 2 << 1
+                    | read as u32
             }
             None => acc.iss,
         };

@@ -26,7 +26,10 @@ struct Input {
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Load { vcpu: u8, core: u8 },
+    Load {
+        vcpu: u8,
+        core: u8,
+    },
     Trap(u8),
     Ctxsync(u8),
     Put(u8),
@@ -35,7 +38,10 @@ enum Op {
     /// A request asked earlier reaches the VMM.
     Deliver(u8),
     /// A save-back for any core, as a confused or hostile fp-service could send it.
-    Saveback { vcpu: u8, core: u8 },
+    Saveback {
+        vcpu: u8,
+        core: u8,
+    },
 }
 
 struct Vcpu {
@@ -56,13 +62,22 @@ impl Vcpu {
 
 fn owners(table: &FpTable, cores: u64) -> Vec<(Option<u8>, u64)> {
     (0..cores)
-        .map(|c| (table.owner(c).unwrap(), table.core(c).unwrap().seq.load(Relaxed)))
+        .map(|c| {
+            (
+                table.owner(c).unwrap(),
+                table.core(c).unwrap().seq.load(Relaxed),
+            )
+        })
         .collect()
 }
 
 fuzz_target!(|input: Input| {
     let cores = (input.cores % 4 + 1) as u64;
-    let policy = if input.eager { FpPolicy::Eager } else { FpPolicy::Lazy };
+    let policy = if input.eager {
+        FpPolicy::Eager
+    } else {
+        FpPolicy::Lazy
+    };
     let table = FpTable::default();
     let mut vcpus: Vec<Vcpu> = (0..input.vcpus % 4 + 1)
         .map(|id| {
@@ -109,7 +124,10 @@ fuzz_target!(|input: Input| {
                     continue;
                 }
                 assert_eq!(r, Ok(FpAction::EnableGuestFp));
-                assert_eq!((v.fp.owner(), v.fp.stats.fp_traps), (FpOwner::Guest, traps + 1));
+                assert_eq!(
+                    (v.fp.owner(), v.fp.stats.fp_traps),
+                    (FpOwner::Guest, traps + 1)
+                );
                 v.apply(FpAction::EnableGuestFp);
             }
             Op::Ctxsync(i) => {
@@ -121,14 +139,22 @@ fuzz_target!(|input: Input| {
                     assert_eq!(table.owner(v.fp.core()), Ok(Some(v.fp.vcpu())));
                 }
                 let changed = owners(&table, cores) != before;
-                assert_eq!(v.fp.stats.binds, binds + changed as u64, "a bind is counted once");
+                assert_eq!(
+                    v.fp.stats.binds,
+                    binds + changed as u64,
+                    "a bind is counted once"
+                );
                 assert!(publish || !changed, "only a guest-owned lazy vCPU binds");
             }
             Op::Put(i) => {
                 let v = &mut vcpus[i as usize % n];
                 let was = v.fp.owner();
                 let r = v.fp.put_fp(&table).unwrap();
-                let want = if was == FpOwner::Guest { FpAction::DisableGuestFp } else { FpAction::None };
+                let want = if was == FpOwner::Guest {
+                    FpAction::DisableGuestFp
+                } else {
+                    FpAction::None
+                };
                 assert_eq!((r, v.fp.owner()), (want, FpOwner::Unloaded));
                 assert_ne!(table.owner(v.fp.core()), Ok(Some(v.fp.vcpu())));
                 v.apply(r);
@@ -153,14 +179,20 @@ fuzz_target!(|input: Input| {
                         assert_eq!(v.fp.owner(), FpOwner::Trapped);
                         v.apply(FpAction::DisableGuestFp);
                     }
-                    Ok(FpAction::None) => assert!(was != FpOwner::Guest || policy == FpPolicy::Eager),
+                    Ok(FpAction::None) => {
+                        assert!(was != FpOwner::Guest || policy == FpPolicy::Eager)
+                    }
                     Err(FpError::WrongCore { asked, vcpu_core }) => {
                         // Only a vCPU that moved since fp-service read the table.
                         assert!(asked == core && vcpu_core == at && at != core);
                     }
                     other => panic!("late save-back: {other:?}"),
                 }
-                assert_ne!(table.owner(core), Ok(Some(id)), "no stale entry left behind");
+                assert_ne!(
+                    table.owner(core),
+                    Ok(Some(id)),
+                    "no stale entry left behind"
+                );
             }
             Op::Saveback { vcpu, core } => {
                 let v = &mut vcpus[vcpu as usize % n];
@@ -178,13 +210,24 @@ fuzz_target!(|input: Input| {
 
         let after = owners(&table, cores);
         for (c, ((o0, s0), (o1, s1))) in before.iter().zip(&after).enumerate() {
-            assert_eq!(*s1, s0 + (o0 != o1) as u64, "core {c}: seq follows the owner");
+            assert_eq!(
+                *s1,
+                s0 + (o0 != o1) as u64,
+                "core {c}: seq follows the owner"
+            );
         }
         for (c, (owner, _)) in after.iter().enumerate() {
             if let Some(id) = owner {
                 let v = &vcpus[*id as usize].fp;
-                assert_eq!((v.core(), v.owner(), v.policy()), (c as u64, FpOwner::Guest, FpPolicy::Lazy));
-                assert_eq!(after.iter().filter(|(o, _)| o == owner).count(), 1, "vCPU {id} on two cores");
+                assert_eq!(
+                    (v.core(), v.owner(), v.policy()),
+                    (c as u64, FpOwner::Guest, FpPolicy::Lazy)
+                );
+                assert_eq!(
+                    after.iter().filter(|(o, _)| o == owner).count(),
+                    1,
+                    "vCPU {id} on two cores"
+                );
             }
         }
         for v in &vcpus {

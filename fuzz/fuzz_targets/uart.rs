@@ -17,8 +17,17 @@ use libfuzzer_sys::fuzz_target;
 #[derive(Arbitrary, Debug)]
 enum Op {
     /// `slot` * 4 is the offset, so the registers are found often; `wild` reaches any offset.
-    Read { slot: u16, wild: Option<u64>, size: u8 },
-    Write { slot: u16, wild: Option<u64>, size: u8, value: u64 },
+    Read {
+        slot: u16,
+        wild: Option<u64>,
+        size: u8,
+    },
+    Write {
+        slot: u16,
+        wild: Option<u64>,
+        size: u8,
+        value: u64,
+    },
     Input(u8),
 }
 
@@ -47,7 +56,11 @@ struct Model {
 
 impl Model {
     fn ris(&self) -> u64 {
-        let rx = if self.rx.is_empty() { 0 } else { INT_RX | INT_RT };
+        let rx = if self.rx.is_empty() {
+            0
+        } else {
+            INT_RX | INT_RT
+        };
         rx | if self.tx { INT_TX } else { 0 }
     }
 
@@ -67,8 +80,12 @@ impl Model {
             IMSC => self.imsc,
             0x03c => self.ris(),
             0x040 => self.ris() & self.imsc,
-            0xfe0..=0xfec if off % 4 == 0 => PL011_PERIPH_ID[(off as usize - 0xfe0) / 4] as u64,
-            0xff0..=0xffc if off % 4 == 0 => PL011_PCELL_ID[(off as usize - 0xff0) / 4] as u64,
+            0xfe0..=0xfec if off.is_multiple_of(4) => {
+                PL011_PERIPH_ID[(off as usize - 0xfe0) / 4] as u64
+            }
+            0xff0..=0xffc if off.is_multiple_of(4) => {
+                PL011_PCELL_ID[(off as usize - 0xff0) / 4] as u64
+            }
             _ => return None,
         })
     }
@@ -122,7 +139,13 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
                 match m.read(off) {
                     Some(v) => assert_eq!(got, Ok(v), "read {off:#x}"),
-                    None => assert_eq!(got, Err(MmioError::BadRegister { offset: off, size: 4 })),
+                    None => assert_eq!(
+                        got,
+                        Err(MmioError::BadRegister {
+                            offset: off,
+                            size: 4
+                        })
+                    ),
                 }
             }
             Op::Write {
@@ -134,14 +157,26 @@ fuzz_target!(|ops: Vec<Op>| {
                 let off = offset(slot, wild);
                 if size % 9 > 4 {
                     let r = uart.write(off, size % 9, value);
-                    assert_eq!(r, Err(MmioError::BadRegister { offset: off, size: size % 9 }));
+                    assert_eq!(
+                        r,
+                        Err(MmioError::BadRegister {
+                            offset: off,
+                            size: size % 9
+                        })
+                    );
                     continue;
                 }
                 let got = uart.write_reg(off, value);
                 match m.write(off, value) {
                     Ok(Some(b)) => assert_eq!(got, Ok(UartOutput::Byte(b))),
                     Ok(None) => assert_eq!(got, Ok(UartOutput::Nothing), "write {off:#x}"),
-                    Err(()) => assert_eq!(got, Err(MmioError::BadRegister { offset: off, size: 4 })),
+                    Err(()) => assert_eq!(
+                        got,
+                        Err(MmioError::BadRegister {
+                            offset: off,
+                            size: 4
+                        })
+                    ),
                 }
             }
             Op::Input(b) => {
