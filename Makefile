@@ -51,7 +51,7 @@ PD_TARGET_HARD := aarch64-unknown-none
 VMM_TARGET := $(if $(filter eager,$(FP_POLICY)),$(PD_TARGET_HARD),$(PD_TARGET_SOFT))
 QEMU_SMP ?= $(if $(findstring smp,$(MICROKIT_CONFIG)),4,1)
 
-.PHONY: bench all loader.img run test test-smp4 test-scripts test-host test-aarch64 test-elves system-test sdf pds prereqs sdk-check clean
+.PHONY: bench all loader.img run test test-smp4 test-scripts test-host test-aarch64 test-elves system-test fuzz fuzz-smoke sdf pds prereqs sdk-check clean
 all: loader.img
 loader.img: $(OUT)/loader.img
 
@@ -103,7 +103,7 @@ run: $(OUT)/loader.img
 include linux/linux.mk
 
 # ---- tests ----
-test: prereqs test-scripts test-host test-aarch64 test-elves system-test
+test: prereqs test-scripts test-host test-aarch64 fuzz-smoke test-elves system-test
 
 # The SDK fetch: unpack-and-check from file:// tarballs, refusals, an unreachable URL (seconds).
 test-scripts:
@@ -178,6 +178,18 @@ system-test:
 # The SMP system tests with a vCPU on every core (hangs on seL4 16.0.0 under QEMU: see above).
 test-smp4:
 	$(MAKE) --no-print-directory system-test SYSTEM_CONFIGS="smp-debug smp-release" SMP_VCPUS=4
+
+# ---- fuzzing (cargo-fuzz / libFuzzer on the host; README.md, "Fuzzing") ----
+# Every target for FUZZ_SECONDS each, one at a time (FUZZ_TARGETS: a subset); fuzz-smoke runs each
+# for a few seconds and fails on a crash. Corpora and crash inputs go to $(BUILD_DIR)/fuzz.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 3
+FUZZ_TARGETS ?=
+fuzz: prereqs
+	LAZYFP_SDF= nice -n 10 fuzz/run.sh $(FUZZ_SECONDS) $(BUILD_DIR)/fuzz $(FUZZ_TARGETS)
+
+fuzz-smoke: prereqs
+	LAZYFP_SDF= nice -n 10 fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(BUILD_DIR)/fuzz $(FUZZ_TARGETS)
 
 # ---- benchmarks (needs an SDK) ----
 # Exit round trips timed by the benchmark guest under QEMU -icount shift=0 (guest ns = emulated

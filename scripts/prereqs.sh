@@ -23,6 +23,8 @@ rustup show active-toolchain >/dev/null
 for t in aarch64-unknown-none aarch64-unknown-none-softfloat aarch64-unknown-linux-gnu; do
     rustup target list --installed | grep -qx "$t" || rustup target add "$t"
 done
+# make fuzz / fuzz-smoke: cargo-fuzz from crates.io.
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 "$(dirname "$0")/get-qemu.sh" || echo "prereqs: no QEMU >= 11, so no imx8mp_evk runs (reason above); the rest is ready" >&2
 # The Microkit SDK, when none is given: the official release into the cache (never fails here).
 "$(dirname "$0")/fetch-sdk.sh"
