@@ -200,12 +200,12 @@ bench: prereqs
 	@mkdir -p $(BENCH_DIR)
 	@set -e; for cfg in release debug; do for v in lazy eager floor; do \
 	    pol=$$([ $$v = eager ] && echo eager || echo lazy); crate=$$([ $$v = floor ] && echo floor-pd || echo vmm-pd); \
-	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol VMM_CRATE=$$crate \
+	    LAZYFP_WFI_SPIN=1 $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol VMM_CRATE=$$crate \
 	        VARIANT=bench-$$v GUEST_FEATURES=bench LAZYFP_TICKER=0 >/dev/null; \
 	    scripts/bench-run.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/bench-$$v/loader.img $(BENCH_DIR)/$$cfg-$$v.log $(TEST_TIMEOUT); \
 	done; \
 	for v in lazy eager; do \
-	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$v VARIANT=bench-latency-$$v \
+	    LAZYFP_WFI_SPIN=1 $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$v VARIANT=bench-latency-$$v \
 	        GUEST_FEATURES=bench LAZYFP_TICKER=1 >/dev/null; \
 	    scripts/bench-run.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/bench-latency-$$v/loader.img \
 	        $(BENCH_DIR)/$$cfg-$$v-latency.log $(TEST_TIMEOUT) "lazyfp: notify-latency"; \
