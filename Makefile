@@ -145,11 +145,14 @@ SYSTEM_CONFIGS ?= debug release smp-debug smp-release
 SMP_VCPUS ?= 1
 # Torture iterations per vCPU on the SMP configs.
 SMP_TORTURE_ITERS ?= $(if $(filter 1,$(SMP_VCPUS)),$(LAZYFP_TORTURE_ITERS),25000)
+# QEMU boots at a time (each uses one host core).
+BOOT_JOBS ?= 2
 system-test:
 	@if [ -z "$(MICROKIT_SDK)" ]; then \
 	    echo "############ lazyfp: SYSTEM TEST SKIPPED: no Microkit SDK (MICROKIT_SDK unset, none in '$(LAZYFP_SYSTEM_SDK)' or $(LAZYFP_SDK_CACHE)): $$(cat "$(LAZYFP_SDK_CACHE)/no-sdk.txt" 2>/dev/null || echo 'make prereqs fetched none'): $(SDK_HINT) ############"; \
 	else \
-	    set -e; for cfg in $(SYSTEM_CONFIGS); do \
+	    set -e; list=$(BUILD_DIR)/boots.txt; mkdir -p $(BUILD_DIR); : >$$list; \
+	    for cfg in $(SYSTEM_CONFIGS); do \
 	        if [ ! -d "$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/$$cfg" ]; then \
 	            echo "############ lazyfp: SYSTEM TEST SKIPPED for $(MICROKIT_BOARD) $$cfg: the SDK has no such config ############"; continue; fi; \
 	        case $$cfg in \
@@ -157,22 +160,19 @@ system-test:
 	            *) n=1; iters=$(LAZYFP_TORTURE_ITERS); smp=1; set_=; v=;; \
 	        esac; \
 	        for pol in lazy eager; do \
+	            d=$(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg; \
 	            $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=test LAZYFP_TORTURE_ITERS=$$iters \
 	                VCPUS=$$n SDF_SET="$$set_" VARIANT=$$pol$$v; \
-	            LABEL="$(MICROKIT_BOARD) $$cfg $$pol test" VCPUS=$$n QEMU_SMP=$$smp scripts/system-test.sh \
-	                $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol$$v/loader.img \
-	                $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol$$v/serial.log $$pol $(TEST_TIMEOUT) $$((iters * n)); \
+	            echo "$(MICROKIT_BOARD) $$cfg $$pol test|$$n|$$smp|system-test.sh|$$d/$$pol$$v/loader.img $$d/$$pol$$v/serial.log $$pol $(TEST_TIMEOUT) $$((iters * n))" >>$$list; \
 	            $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=linux \
 	                VCPUS=$$n SDF_SET="$$set_" VARIANT=$$pol-linux$$v \
 	                LINUX_BOOTARGS="$(LINUX_BOOTARGS) lazyfp.test=fpstress:$(LINUX_TEST_SECONDS)"; \
-	            LABEL="$(MICROKIT_BOARD) $$cfg $$pol linux" VCPUS=$$n QEMU_SMP=$$smp scripts/linux-test.sh \
-	                $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol-linux$$v/loader.img \
-	                $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/$$pol-linux$$v/serial.log $$pol $(TEST_TIMEOUT); \
+	            echo "$(MICROKIT_BOARD) $$cfg $$pol linux|$$n|$$smp|linux-test.sh|$$d/$$pol-linux$$v/loader.img $$d/$$pol-linux$$v/serial.log $$pol $(TEST_TIMEOUT)" >>$$list; \
 	        done; \
 	    done; \
-	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=debug FP_POLICY=lazy GUEST=linux; \
-	    scripts/linux-shell-test.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/debug/lazy-linux/loader.img \
-	        $(BUILD_DIR)/$(MICROKIT_BOARD)/debug/lazy-linux/shell.log $(TEST_TIMEOUT); \
+	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=debug FP_POLICY=lazy GUEST=linux VARIANT=lazy-shell; \
+	    echo "$(MICROKIT_BOARD) debug lazy linux-shell|1|1|linux-shell-test.sh|$(BUILD_DIR)/$(MICROKIT_BOARD)/debug/lazy-shell/loader.img $(BUILD_DIR)/$(MICROKIT_BOARD)/debug/lazy-shell/shell.log $(TEST_TIMEOUT)" >>$$list; \
+	    scripts/run-boots.sh $$list $(BOOT_JOBS); \
 	fi
 
 # The SMP system tests with a vCPU on every core (hangs on seL4 16.0.0 under QEMU: see above).
