@@ -22,7 +22,8 @@ pub mod kernel {
 
 pub use cap::{Cap, Channel, ChannelSet, Child};
 pub use console::{
-    enable_rx_interrupt, read_byte, set_console_uart, write_bytes, write_str, Console,
+    enable_rx_interrupt, read_byte, set_console_uart, set_console_uart_of, write_bytes, write_str,
+    Console, UartKind,
 };
 pub use entry::{pd_name, run_main};
 #[cfg(target_feature = "neon")]

@@ -18,13 +18,23 @@ use vm::WAKE_IRQ;
 microkit_rt::patched_u64!(guest_image_size);
 
 const FP_SERVICE: Channel = Channel::new(sdf_vmm::channel::FP_SERVICE);
-const UART_IRQ: Channel = Channel::new(sdf_vmm::irq::IRQ33);
+/// The board UART's interrupt, whichever it is on this board.
+/// A board file without that `<irq>` stops the build here.
+const UART_IRQ: Channel = match vm::irq_channel(lazyfp::sdf::board::UART_IRQ) {
+    Some(ch) => Channel::new(ch),
+    None => panic!("boards/<board>.xml gives the VMM no <irq> for its uart_irq"),
+};
 const TICKER: Channel = Channel::new(sdf_vmm::channel::TICKER);
 
 fn init() -> vm::Vm {
-    // SAFETY: system.xml maps the board's PL011 at this address as device memory (build.rs
+    // The board's UART (boards/<board>.xml says which kind).
+    let kind = match lazyfp::sdf::board::UART {
+        lazyfp::sdf::UartKind::Pl011 => microkit_rt::UartKind::Pl011,
+        lazyfp::sdf::UartKind::Imx => microkit_rt::UartKind::Imx,
+    };
+    // SAFETY: system.xml maps the board's UART at this address as device memory (build.rs
     // checked the map exists), for the PD's lifetime.
-    unsafe { microkit_rt::set_console_uart(sdf_vmm::map::UART.vaddr as usize) };
+    unsafe { microkit_rt::set_console_uart_of(sdf_vmm::map::UART.vaddr as usize, kind) };
     // SAFETY: the maps below come from the validated system.xml; guest RAM and the image are
     // mapped only here in this PD, and the FP table is a region of atomics shared with fp-service.
     let (ram, image, table) = unsafe {

@@ -862,7 +862,8 @@ pub const WAKE_IRQ: Option<u8> = irq_channel(abi::PTIMER_IRQ);
 /// the exit-cost benchmarks time a WFI round trip with nothing pending), or no wake-up timer.
 const WAKE_TIMER: bool = WAKE_IRQ.is_some() && option_env!("LAZYFP_WFI_SPIN").is_none();
 
-const fn irq_channel(irq: u64) -> Option<u8> {
+/// The VMM's channel for interrupt `irq`, if system.xml gives it that interrupt.
+pub const fn irq_channel(irq: u64) -> Option<u8> {
     let all = sdf_vmm::irq::ALL;
     let mut i = 0;
     while i < all.len() {
