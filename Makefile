@@ -51,7 +51,7 @@ PD_TARGET_HARD := aarch64-unknown-none
 VMM_TARGET := $(if $(filter eager,$(FP_POLICY)),$(PD_TARGET_HARD),$(PD_TARGET_SOFT))
 QEMU_SMP ?= $(if $(findstring smp,$(MICROKIT_CONFIG)),4,1)
 
-.PHONY: bench all loader.img run test test-smp4 test-scripts test-host test-aarch64 test-elves system-test fuzz fuzz-smoke sdf pds prereqs sdk-check clean
+.PHONY: bench all loader.img run test test-boards test-smp4 test-scripts test-host test-aarch64 test-elves system-test fuzz fuzz-smoke sdf pds prereqs sdk-check clean
 all: loader.img
 loader.img: $(OUT)/loader.img
 
@@ -103,7 +103,7 @@ run: $(OUT)/loader.img
 include linux/linux.mk
 
 # ---- tests ----
-test: prereqs test-scripts test-host test-aarch64 fuzz-smoke test-elves system-test
+test: prereqs test-scripts test-host test-aarch64 fuzz-smoke test-elves test-boards system-test
 
 # The SDK fetch: unpack-and-check from file:// tarballs, refusals, an unreachable URL (seconds).
 test-scripts:
@@ -174,6 +174,27 @@ system-test:
 	    echo "$(MICROKIT_BOARD) debug lazy linux-shell|1|1|linux-shell-test.sh|$(BUILD_DIR)/$(MICROKIT_BOARD)/debug/lazy-shell/loader.img $(BUILD_DIR)/$(MICROKIT_BOARD)/debug/lazy-shell/shell.log $(TEST_TIMEOUT)" >>$$list; \
 	    scripts/run-boots.sh $$list $(BOOT_JOBS); \
 	fi
+
+# The i.MX8 boards: loader.img for debug and release (the test guest), and their derived system
+# descriptions carry the board's devices (i.MX UART2, GICv3: no GICv2 CPU interface map).
+IMX_BOARDS ?= imx8mm_evk imx8mp_evk
+test-boards:
+	@if [ -z "$(MICROKIT_SDK)" ]; then echo "############ lazyfp: BOARD BUILDS SKIPPED: no Microkit SDK ############"; exit 0; fi; \
+	set -e; for b in $(IMX_BOARDS); do \
+	    if [ ! -d "$(MICROKIT_SDK)/board/$$b" ]; then echo "############ lazyfp: BOARD BUILD SKIPPED: the SDK has no board $$b ############"; continue; fi; \
+	    for cfg in debug release; do \
+	        $(MAKE) --no-print-directory loader.img MICROKIT_BOARD=$$b MICROKIT_CONFIG=$$cfg FP_POLICY=lazy GUEST=test >/dev/null; \
+	        sdf=$(BUILD_DIR)/$$b/$$cfg/lazy/system.xml; \
+	        grep -q 'name="uart" size="0x1000" phys_addr="0x30890000"' $$sdf || { echo "board test FAILED ($$b $$cfg): no i.MX UART2 in $$sdf"; exit 1; }; \
+	        ! grep -q gic_vcpu $$sdf || { echo "board test FAILED ($$b $$cfg): a GICv2 CPU interface map on a GICv3 board"; exit 1; }; \
+	        ! grep -q 'irq="30"' $$sdf || { echo "board test FAILED ($$b $$cfg): the physical timer is not exported here"; exit 1; }; \
+	        scripts/check-symbols.sh $(BUILD_DIR)/$$b/$$cfg/lazy/vmm.elf guest_image_size >/dev/null; \
+	        echo "board test passed ($$b $$cfg lazy test): loader.img $$(stat -c %s $(BUILD_DIR)/$$b/$$cfg/lazy/loader.img) bytes, UART2 and GICv3 in its system description"; \
+	    done; \
+	done; \
+	if $(MAKE) --no-print-directory sdf MICROKIT_BOARD=no_such_board >$(BUILD_DIR)/bad-board.log 2>&1; then \
+	    echo "board test FAILED: an unknown board built"; exit 1; fi; \
+	grep -q 'board "no_such_board" is not described by lazyfp' $(BUILD_DIR)/bad-board.log && echo "board test passed: an unknown board stops the build naming the supported ones"
 
 # The SMP system tests with a vCPU on every core (hangs on seL4 16.0.0 under QEMU: see above).
 test-smp4:
