@@ -8,90 +8,55 @@ fn system_xml() -> PathBuf {
         .join("system.xml")
 }
 
-fn sdf_variant_on(config: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
+fn sdf_variant_for(board: &str, config: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_sdf-variant"))
         .args(args)
         .env_remove("MICROKIT_SDK")
+        .env("MICROKIT_BOARD", board)
         .env("MICROKIT_CONFIG", config)
         .output()
         .unwrap()
 }
 
 fn sdf_variant(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    sdf_variant_on("smp-debug", args)
+    sdf_variant_for("qemu_virt_aarch64", "smp-debug", args)
+}
+
+/// The lazy system for `board` and `config`, or sdf-variant's error message.
+fn derive(board: &str, config: &str) -> Result<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("system.xml");
+    let input = system_xml();
+    let args = [
+        "--policy".as_ref(),
+        "lazy".as_ref(),
+        input.as_os_str(),
+        out.as_os_str(),
+    ];
+    let output = sdf_variant_for(board, config, &args);
+    if output.status.success() {
+        Ok(fs::read_to_string(&out).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
 }
 
 #[test]
-fn fits_the_system_to_the_kernels_cores() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("system-up.xml");
-    let input = system_xml();
-    let output = sdf_variant_on(
-        "release",
-        &[
-            "--policy".as_ref(),
-            "lazy".as_ref(),
-            input.as_os_str(),
-            out.as_os_str(),
-        ],
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let up = fs::read_to_string(&out).unwrap();
+fn fits_the_system_to_the_board_and_the_kernels_cores() {
+    let up = derive("qemu_virt_aarch64", "release").unwrap();
     assert_eq!(up.matches("<vcpu ").count(), 1, "{up}");
     assert_eq!(
         up.matches("program_image path=\"neon_worker.elf\"").count(),
         1
     );
     assert!(!up.contains("neon_worker1"));
-    let output = sdf_variant_on(
-        "smp-release",
-        &[
-            "--policy".as_ref(),
-            "lazy".as_ref(),
-            input.as_os_str(),
-            out.as_os_str(),
-        ],
-    );
-    assert!(output.status.success());
-    let smp = fs::read_to_string(&out).unwrap();
+    let smp = derive("qemu_virt_aarch64", "smp-release").unwrap();
     assert_eq!(smp.matches("<vcpu ").count(), 4);
     assert!(smp.contains(r#"<memory_region name="uart" size="0x1000" phys_addr="0x9000000" />"#));
     // Another board's devices, and a board the project does not describe.
-    let output = Command::new(env!("CARGO_BIN_EXE_sdf-variant"))
-        .args([
-            &"--policy".as_ref(),
-            &"lazy".as_ref(),
-            input.as_os_str(),
-            out.as_os_str(),
-        ])
-        .env_remove("MICROKIT_SDK")
-        .env("MICROKIT_CONFIG", "smp-debug")
-        .env("MICROKIT_BOARD", "imx8mm_evk")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let imx = fs::read_to_string(&out).unwrap();
+    let imx = derive("imx8mm_evk", "smp-debug").unwrap();
     assert!(imx.contains(r#"phys_addr="0x30890000""#) && !imx.contains("gic_vcpu"));
-    let output = Command::new(env!("CARGO_BIN_EXE_sdf-variant"))
-        .args([
-            &"--policy".as_ref(),
-            &"lazy".as_ref(),
-            input.as_os_str(),
-            out.as_os_str(),
-        ])
-        .env("MICROKIT_BOARD", "zcu102")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = derive("zcu102", "debug").unwrap_err();
     assert!(
         stderr.contains("board \"zcu102\" is not described by lazyfp")
             && stderr.contains("imx8mp_evk"),
