@@ -10,7 +10,7 @@
 
 use arbitrary::Arbitrary;
 use fdt::{node::FdtNode, Fdt};
-use lazyfp_build::{guest_dtb, parse, DtbError, DtbParams};
+use lazyfp_build::{guest_dtb_for, parse, DtbError, DtbParams, GicVersion};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -92,7 +92,8 @@ fuzz_target!(|input: Input| {
         bootargs: input.bootargs.clone(),
         initrd,
     };
-    let result = guest_dtb(&system, &params);
+    // The GICv2 description (guest_dtb picks GICv3 for a VM without the gic_vcpu map).
+    let result = guest_dtb_for(&system, &params, GicVersion::V2);
     let initrd_ok = initrd.is_none_or(|(s, e)| ram_base <= s && s < e && e <= ram_base + ram_size);
     let blob = match result {
         Err(DtbError::MissingMaps { missing, .. }) => {
