@@ -33,7 +33,7 @@ pub fn sdf_variant_with(
 }
 
 /// `xml` less what needs a core the kernel lacks: `<vcpu>`s and protection domains whose `cpu` is
-/// `cores` or more, and the channels that end in such a PD. A PD that holds a removed PD's VM is
+/// `cores` or more, NEON workers on a core with no vCPU, and the channels that end in such a PD. A PD that holds a removed PD's VM is
 /// never removed here (the VMM's core is checked later, by [`check_cores`](crate::check_cores)).
 pub fn fit_to_cores(file: &str, xml: &str, cores: usize) -> Result<String, SdfError> {
     fit(file, xml, cores, usize::MAX)
@@ -52,14 +52,36 @@ pub fn fit(file: &str, xml: &str, cores: usize, vcpus: usize) -> Result<String, 
             .is_some_and(|cpu| cpu >= cores as u64)
     };
     let root = doc.root_element();
+    let cpu_of = |n: &Node| {
+        n.attribute("cpu")
+            .and_then(crate::sdf::parse_number)
+            .unwrap_or(0)
+    };
+    let vcpu_kept = |n: &Node| {
+        !beyond(n)
+            && !n
+                .attribute("id")
+                .and_then(crate::sdf::parse_number)
+                .is_some_and(|id| id >= vcpus as u64)
+    };
+    // The cores that keep a vCPU: a NEON worker elsewhere would press on nobody.
+    let vcpu_cores: Vec<u64> = root
+        .descendants()
+        .filter(|n| n.tag_name().name() == "vcpu" && vcpu_kept(n))
+        .map(|n| cpu_of(&n))
+        .collect();
+    let idle_worker = |n: &Node| {
+        n.attribute("name").is_some_and(crate::sdf::is_neon_worker)
+            && !vcpu_cores.contains(&cpu_of(n))
+    };
     let gone_pds: Vec<&str> = root
         .children()
         .filter(|n| n.is_element() && n.tag_name().name() == "protection_domain")
         .filter(|n| {
-            beyond(n)
-                && !n
-                    .children()
-                    .any(|c| c.tag_name().name() == "virtual_machine")
+            let holds_vm = n
+                .children()
+                .any(|c| c.tag_name().name() == "virtual_machine");
+            (beyond(n) && !holds_vm) || idle_worker(n)
         })
         .filter_map(|n| n.attribute("name"))
         .collect();
@@ -69,13 +91,7 @@ pub fn fit(file: &str, xml: &str, cores: usize, vcpus: usize) -> Result<String, 
             "protection_domain" => node
                 .attribute("name")
                 .is_some_and(|n| gone_pds.contains(&n)),
-            "vcpu" => {
-                beyond(&node)
-                    || node
-                        .attribute("id")
-                        .and_then(crate::sdf::parse_number)
-                        .is_some_and(|id| id >= vcpus as u64)
-            }
+            "vcpu" => !vcpu_kept(&node),
             "channel" => node
                 .children()
                 .filter(|e| e.tag_name().name() == "end")
@@ -190,12 +206,12 @@ mod tests {
             [0, 1, 2, 3]
         );
         assert!(fit_to_cores("x.xml", "<system", 1).is_err());
-        // One vCPU on a four-core kernel: the workers stay, the VM has vCPU 0 only.
+        // One vCPU on a four-core kernel: the VM has vCPU 0 only, and only its core's worker.
         let one_vcpu = parse("system.xml", &fit("system.xml", &four, 4, 1).unwrap()).unwrap();
         check_requirements(&one_vcpu, FpPolicy::Lazy).unwrap();
         let vm = one_vcpu.pd(VMM).unwrap().virtual_machine.as_ref().unwrap();
         assert_eq!(vm.vcpus.iter().map(|v| v.id).collect::<Vec<_>>(), [0]);
-        assert!(one_vcpu.pd("neon_worker3").is_some());
+        assert!(one_vcpu.pd("neon_worker").is_some() && one_vcpu.pd("neon_worker3").is_none());
     }
 
     #[test]
