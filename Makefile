@@ -51,7 +51,7 @@ PD_TARGET_HARD := aarch64-unknown-none
 VMM_TARGET := $(if $(filter eager,$(FP_POLICY)),$(PD_TARGET_HARD),$(PD_TARGET_SOFT))
 QEMU_SMP ?= $(if $(findstring smp,$(MICROKIT_CONFIG)),4,1)
 
-.PHONY: bench all loader.img run test test-boards test-smp4 test-scripts test-host test-aarch64 test-elves system-test fuzz fuzz-smoke sdf pds prereqs sdk-check clean
+.PHONY: bench all loader.img run test test-boards test-smp test-smp4 test-scripts test-host test-aarch64 test-elves system-test fuzz fuzz-smoke sdf pds prereqs sdk-check clean
 all: loader.img
 loader.img: $(OUT)/loader.img
 
@@ -138,10 +138,10 @@ test-elves: prereqs
 # shell once. On the SMP configs (4 cores) the VM has SMP_VCPUS vCPUs (vCPU i on core i) and
 # fp-service runs on core 1, so exits, save-backs and NEON sections cross cores. Each verdict
 # line names board, config, policy and guest.
-SYSTEM_CONFIGS ?= debug release smp-debug smp-release
-# vCPUs on the SMP configs. 1 by default: with vCPUs on cores other than the VMM's, seL4 16.0.0
-# hangs under QEMU (every core spins in clh_lock_acquire; see README, Limits). `make test-smp4`
-# runs the four-vCPU system.
+SYSTEM_CONFIGS ?= debug release
+# The SMP configs (`make test-smp`) are not in `make test`: with several cores busy at once seL4
+# 16.0.0 hangs or crawls under QEMU on this 2-core machine (see README, Limits). SMP_VCPUS vCPUs
+# there; 1 by default, `make test-smp4` runs four.
 SMP_VCPUS ?= 1
 # Torture iterations per vCPU on the SMP configs.
 SMP_TORTURE_ITERS ?= $(if $(filter 1,$(SMP_VCPUS)),$(LAZYFP_TORTURE_ITERS),25000)
@@ -173,6 +173,7 @@ system-test:
 	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=debug FP_POLICY=lazy GUEST=linux VARIANT=lazy-shell; \
 	    echo "$(MICROKIT_BOARD) debug lazy linux-shell|1|1|linux-shell-test.sh|$(BUILD_DIR)/$(MICROKIT_BOARD)/debug/lazy-shell/loader.img $(BUILD_DIR)/$(MICROKIT_BOARD)/debug/lazy-shell/shell.log $(TEST_TIMEOUT)" >>$$list; \
 	    scripts/run-boots.sh $$list $(BOOT_JOBS); \
+	    case " $(SYSTEM_CONFIGS) " in *" smp-"*) ;; *) echo "############ lazyfp: SMP SYSTEM TESTS NOT RUN by make test: several busy cores hang seL4 16.0.0 under QEMU here (README, Limits); run make test-smp ############";; esac; \
 	fi
 
 # The i.MX8 boards: loader.img for debug and release (the test guest), and their derived system
@@ -196,9 +197,12 @@ test-boards:
 	    echo "board test FAILED: an unknown board built"; exit 1; fi; \
 	grep -q 'board "no_such_board" is not described by lazyfp' $(BUILD_DIR)/bad-board.log && echo "board test passed: an unknown board stops the build naming the supported ones"
 
-# The SMP system tests with a vCPU on every core (hangs on seL4 16.0.0 under QEMU: see above).
+# The SMP configs: one vCPU (its core's NEON worker, fp-service on core 1), and with a vCPU on
+# every core (hangs on seL4 16.0.0 under QEMU: see above).
+test-smp:
+	$(MAKE) --no-print-directory system-test SYSTEM_CONFIGS="smp-debug smp-release" BOOT_JOBS=1
 test-smp4:
-	$(MAKE) --no-print-directory system-test SYSTEM_CONFIGS="smp-debug smp-release" SMP_VCPUS=4
+	$(MAKE) --no-print-directory system-test SYSTEM_CONFIGS="smp-debug smp-release" SMP_VCPUS=4 BOOT_JOBS=1
 
 # ---- fuzzing (cargo-fuzz / libFuzzer on the host; README.md, "Fuzzing") ----
 # Every target for FUZZ_SECONDS each, one at a time (FUZZ_TARGETS: a subset); fuzz-smoke runs each
