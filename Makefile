@@ -108,6 +108,7 @@ test: prereqs test-scripts test-host test-aarch64 fuzz-smoke test-elves test-boa
 # The SDK fetch: unpack-and-check from file:// tarballs, refusals, an unreachable URL (seconds).
 test-scripts:
 	scripts/test-fetch-sdk.sh
+	scripts/bench-report.py --self-test
 
 test-host:
 	LAZYFP_SDF= $(CARGO) test --workspace --exclude microkit-rt --exclude vmm-pd --exclude fp-service --exclude neon-worker
@@ -220,6 +221,8 @@ fuzz-smoke: prereqs
 # Exit round trips timed by the benchmark guest under QEMU -icount shift=0 (guest ns = emulated
 # instructions), for lazy, eager and the floor handler, on release and debug.
 BENCH_DIR := $(BUILD_DIR)/bench
+# Linux idle runs (guest seconds asleep at the shell) whose difference gives idle_exits_per_s.
+BENCH_IDLE_SECONDS ?= 0 10
 bench: prereqs
 	@if [ -z "$(MICROKIT_SDK)" ]; then echo "lazyfp: make bench needs a Microkit SDK: $(SDK_HINT)"; exit 1; fi
 	@mkdir -p $(BENCH_DIR)
@@ -241,11 +244,18 @@ bench: prereqs
 	    scripts/bench-run.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/bench-linux/loader.img $(BENCH_DIR)/$$cfg-linux.log \
 	        $(TEST_TIMEOUT) "lazyfp: exitbench"; \
 	done
+	@set -e; for s in $(BENCH_IDLE_SECONDS); do \
+	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=debug FP_POLICY=lazy GUEST=linux VARIANT=bench-idle$$s \
+	        CARGO_DIR=$(abspath $(BUILD_DIR))/cargo/debug-bench-linux LINUX_BOOTARGS="$(LINUX_BOOTARGS) lazyfp.test=idle:$$s" >/dev/null; \
+	    scripts/bench-run.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/debug/bench-idle$$s/loader.img $(BENCH_DIR)/debug-idle$$s.log \
+	        $(TEST_TIMEOUT) "lazyfp: vcpu0 (core 0): exits="; \
+	done
 	scripts/bench-report.py $(BENCH_DIR) $(BENCH_DIR)/release-lazy.log $(BENCH_DIR)/release-eager.log \
 	    $(BENCH_DIR)/release-floor.log $(BENCH_DIR)/debug-lazy.log $(BENCH_DIR)/debug-eager.log $(BENCH_DIR)/debug-floor.log \
 	    $(BENCH_DIR)/release-linux.log $(BENCH_DIR)/debug-linux.log \
 	    $(BENCH_DIR)/release-lazy-latency.log $(BENCH_DIR)/release-eager-latency.log \
-	    $(BENCH_DIR)/debug-lazy-latency.log $(BENCH_DIR)/debug-eager-latency.log
+	    $(BENCH_DIR)/debug-lazy-latency.log $(BENCH_DIR)/debug-eager-latency.log \
+	    $(foreach s,$(BENCH_IDLE_SECONDS),$(BENCH_DIR)/debug-idle$(s).log)
 
 clean:
 	rm -rf $(BUILD_DIR)
