@@ -11,9 +11,13 @@ pub const GUEST_GICD_BASE: u64 = 0x0800_0000;
 pub const GUEST_GICR_BASE: u64 = 0x080A_0000;
 /// The guest's GIC CPU interface: the hardware GICV frame, mapped by system.xml.
 pub const GUEST_GICC_BASE: u64 = 0x0801_0000;
-/// A guest-physical address where the VMM provides no device (QEMU virt's first virtio-mmio slot):
-/// an access gets a synchronous external abort.
-pub const GUEST_UNCLAIMED_MMIO: u64 = 0x0a00_0000;
+/// The guest's batched console: a virtio-mmio console in QEMU virt's first virtio-mmio slot.
+pub const GUEST_VIRTIO_CONSOLE_BASE: u64 = 0x0a00_0000;
+/// Its interrupt: SPI 16 (INTID 48), edge-triggered, as QEMU virt's first virtio-mmio slot.
+pub const VIRTIO_CONSOLE_IRQ: u16 = 48;
+/// A guest-physical address where the VMM provides no device (in QEMU virt's platform-bus
+/// window, empty here): an access gets a synchronous external abort.
+pub const GUEST_UNCLAIMED_MMIO: u64 = 0x0c00_0000;
 /// The EL1 physical timer's PPI: the VMM's wake-up timer for vCPUs halted in WFI, where the
 /// kernel exports that timer (qemu_virt_aarch64).
 pub const PTIMER_IRQ: u64 = 30;

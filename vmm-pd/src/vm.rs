@@ -14,10 +14,11 @@ use lazyfp::abi::{self, hc, Verdict};
 use lazyfp::bundle::load_bundle;
 use lazyfp::psci::{handle_psci, is_psci, Cpus, PsciOutcome};
 use lazyfp::sdf::{vmm as sdf_vmm, FP_POLICY, NUM_CORES};
+use lazyfp::virtio::{Effects, RamSlice};
 use lazyfp::{
     decode_exit, Exit, ExitError, FpError, FpPolicy, FpTable, GicVersion, Injections, MmioDevice,
     MmioError, Pl011, Power, SavebackError, SavebackOp, SysregError, TimerRegs, UartOutput, Vgic,
-    MAX_VCPUS,
+    VirtioConsole, MAX_VCPUS,
 };
 use microkit_rt::{notify, print, Child, Frame, MessageInfo, UserContext};
 
@@ -135,6 +136,8 @@ pub struct Vm {
     uart: Pl011,
     /// The emulated UART's interrupt line as last seen (it is level-triggered).
     uart_line: bool,
+    /// The batched console (virtio-mmio); console input goes to it once its driver is up.
+    virtio: VirtioConsole,
     /// Unclaimed guest-physical addresses already reported (each is logged once).
     unclaimed_logged: heapless::Vec<u64, 8>,
     vgic: Vgic,
@@ -173,6 +176,7 @@ impl Vm {
             image,
             uart: Pl011::default(),
             uart_line: false,
+            virtio: VirtioConsole::default(),
             unclaimed_logged: heapless::Vec::new(),
             vgic: vgic.unwrap_or_else(|_| Vgic::new(GIC, &[0]).expect("one vCPU")),
             ptimer: TimerRegs::default(),
@@ -201,6 +205,7 @@ impl Vm {
             load_bundle(self.image, self.ram, abi::GUEST_RAM_BASE).map_err(VmmError::Image)?;
         self.uart = Pl011::default();
         self.uart_line = false;
+        self.virtio = VirtioConsole::default();
         let mpidrs: heapless::Vec<u64, MAX_VCPUS> = self.vcpus.iter().map(|v| v.mpidr).collect();
         self.vgic = Vgic::new(GIC, &mpidrs)?;
         self.ptimer = TimerRegs::default();
@@ -632,6 +637,22 @@ impl Vm {
                     crate::console::guest_byte(b);
                 }
                 self.update_uart_irq()?;
+            } else if let Some(off) = VirtioConsole::claims(addr) {
+                let mut ram = RamSlice {
+                    base: abi::GUEST_RAM_BASE,
+                    bytes: &mut *self.ram,
+                };
+                let fx = self
+                    .virtio
+                    .write(
+                        off,
+                        access.size,
+                        value,
+                        &mut ram,
+                        &mut crate::console::guest_byte,
+                    )
+                    .map_err(err)?;
+                self.virtio_effects(fx)?;
             } else if let Some(off) = gicd {
                 let mut out = Injections::new();
                 self.vgic
@@ -654,6 +675,8 @@ impl Vm {
                 let v = self.uart.read(off, access.size).map_err(err)?;
                 self.update_uart_irq()?;
                 v
+            } else if let Some(off) = VirtioConsole::claims(addr) {
+                self.virtio.read(off, access.size).map_err(err)?
             } else if let Some(off) = gicd {
                 self.vgic.dist_read(i, off, access.size).map_err(err)?
             } else if let Some(off) = gicr {
@@ -684,8 +707,44 @@ impl Vm {
         Ok(())
     }
 
-    /// Input from the board's UART for the guest's console (as much as its FIFO takes).
+    /// Raises the virtio console's interrupt, or reports why it stopped.
+    fn virtio_effects(&mut self, fx: Effects) -> Result<(), VmmError> {
+        if let Some(e) = fx.error {
+            say!("lazyfp: {e}; the device waits for a reset");
+        }
+        if fx.interrupt {
+            let mut out = Injections::new();
+            self.vgic.raise(0, abi::VIRTIO_CONSOLE_IRQ, &mut out)?;
+            self.deliver(&out)?;
+        }
+        Ok(())
+    }
+
+    /// Input from the board's UART for the guest's console (as much as its FIFO takes): to the
+    /// virtio console once the guest drives it, else to the PL011.
     pub fn console_input(&mut self) {
+        if self.virtio.active() {
+            loop {
+                let mut buf = [0u8; 64];
+                let room = buf.len().min(self.virtio.input_room());
+                let mut n = 0;
+                while let Some(b) = (n < room).then(microkit_rt::read_byte).flatten() {
+                    buf[n] = b;
+                    n += 1;
+                }
+                if n == 0 {
+                    return;
+                }
+                let mut ram = RamSlice {
+                    base: abi::GUEST_RAM_BASE,
+                    bytes: &mut *self.ram,
+                };
+                let (fx, _) = self.virtio.push_input(&buf[..n], &mut ram);
+                if let Err(e) = self.virtio_effects(fx) {
+                    say!("lazyfp: console input: {e}");
+                }
+            }
+        }
         while self.uart.rx_room() > 0 {
             match microkit_rt::read_byte() {
                 Some(b) => {
@@ -818,6 +877,13 @@ impl Vm {
             say!(
                 "lazyfp: fp-service core{}: grants={grants} savebacks={sb} open={open} leaks={leaks} errors={errors}",
                 v.core
+            );
+        }
+        if self.virtio.notifies > 0 {
+            say!(
+                "lazyfp: virtio-console: bytes={} notifies={}",
+                self.virtio.bytes_out,
+                self.virtio.notifies
             );
         }
         if let Some(l) = self.latency.summary(microkit_rt::counter().1) {
