@@ -62,8 +62,11 @@ pub mod psci {
 pub mod hc {
     /// x7 value that marks a lazyfp HVC (outside seL4's syscall numbers −17…−1).
     pub const HVC_X7: u64 = 0x4C46_5000;
-    /// x0 = lazyfp ABI version.
+    /// x0 = lazyfp ABI version, x1 = feature bits (`FEATURE_*`).
     pub const VERSION: u64 = 0xC600_0000;
+    /// x1 of [`VERSION`]: a WFI blocks until an interrupt is pending or the virtual timer's
+    /// deadline passes (without it, the VMM steps over WFI: boards with no wake-up timer).
+    pub const FEATURE_WFI_BLOCKS: u64 = 1 << 0;
     /// Does nothing; for round-trip benchmarks.
     pub const NOP: u64 = 0xC600_0001;
     /// Ask for NEON use by another PD on this vCPU's core before the guest runs again.

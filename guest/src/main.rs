@@ -34,6 +34,8 @@ mod cpus;
 mod exits;
 #[cfg(all(target_os = "none", not(feature = "bench")))]
 mod fpu;
+#[cfg(all(target_os = "none", not(feature = "bench")))]
+mod gic;
 #[cfg(target_os = "none")]
 mod vmm;
 

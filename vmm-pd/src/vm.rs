@@ -582,7 +582,7 @@ impl Vm {
         }
         let v = &mut self.vcpus[i];
         let r = match fid {
-            hc::VERSION => [hc::ABI_VERSION, 0, 0, 0],
+            hc::VERSION => [hc::ABI_VERSION, FEATURES, 0, 0],
             hc::NOP => [0, 0, 0, 0],
             hc::NEON_INTERFERE => {
                 if let Some(ch) = v.neon {
@@ -927,6 +927,13 @@ pub const WAKE_IRQ: Option<u8> = irq_channel(abi::PTIMER_IRQ);
 /// WFI blocks (KVM's behaviour) unless the build asks for the old step-over (LAZYFP_WFI_SPIN=1:
 /// the exit-cost benchmarks time a WFI round trip with nothing pending), or no wake-up timer.
 const WAKE_TIMER: bool = WAKE_IRQ.is_some() && option_env!("LAZYFP_WFI_SPIN").is_none();
+
+/// What `hc::VERSION` tells the guest about this VMM.
+const FEATURES: u64 = if WAKE_TIMER {
+    hc::FEATURE_WFI_BLOCKS
+} else {
+    0
+};
 
 /// The VMM's channel for interrupt `irq`, if system.xml gives it that interrupt.
 pub const fn irq_channel(irq: u64) -> Option<u8> {
