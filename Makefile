@@ -254,6 +254,10 @@ bench: prereqs
 	        VARIANT=bench-$$v GUEST_FEATURES=bench LAZYFP_TICKER=0 >/dev/null; \
 	    scripts/bench-run.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/bench-$$v/loader.img $(BENCH_DIR)/$$cfg-$$v.log $(TEST_TIMEOUT); \
 	done; \
+	$(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=lazy VARIANT=bench-wake \
+	    GUEST_FEATURES=bench LAZYFP_TICKER=0 LAZYFP_NEON_EVERY=0 >/dev/null; \
+	scripts/bench-run.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/bench-wake/loader.img $(BENCH_DIR)/$$cfg-wake.log \
+	    $(TEST_TIMEOUT) "bench-wake:"; \
 	for v in lazy eager; do \
 	    LAZYFP_WFI_SPIN=1 $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$v VARIANT=bench-latency-$$v \
 	        GUEST_FEATURES=bench LAZYFP_TICKER=1 >/dev/null; \
@@ -277,6 +281,7 @@ bench: prereqs
 	    $(BENCH_DIR)/release-linux.log $(BENCH_DIR)/debug-linux.log \
 	    $(BENCH_DIR)/release-lazy-latency.log $(BENCH_DIR)/release-eager-latency.log \
 	    $(BENCH_DIR)/debug-lazy-latency.log $(BENCH_DIR)/debug-eager-latency.log \
+	    $(BENCH_DIR)/release-wake.log $(BENCH_DIR)/debug-wake.log \
 	    $(foreach s,$(BENCH_IDLE_SECONDS),$(BENCH_DIR)/debug-idle$(s).log)
 
 clean:

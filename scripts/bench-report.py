@@ -43,7 +43,11 @@ CSV_HEADER = ("config", "variant", "kind", "fp", "neon") + FIELDS
 FLOOR_FACTOR = 1.10
 HVC_LIMIT = 2300
 
-NAME_RE = re.compile(r"^(release|debug)-(lazy|eager|floor|linux|lazy-latency|eager-latency|idle\d+)\.log$")
+NAME_RE = re.compile(r"^(release|debug)-(lazy|eager|floor|linux|lazy-latency|eager-latency|wake|idle\d+)\.log$")
+# The wake-up latency (guest: deadline → the timer's interrupt acknowledged), in the exit-cost
+# runs (WFI stepped over) and in the "wake" runs (blocking WFI).
+WAKE_RE = re.compile(r"(?<![\w-])bench-wake: blocking=(?P<blocking>[01]) n=(?P<n>\d+) median_ns=(?P<median>\d+)"
+                     r" p99_ns=(?P<p99>\d+) max_ns=(?P<max>\d+) exits_per_wake=(?P<exits>\d+)")
 # Linux idle (variant "idleS": `lazyfp.test=idle:S`, the kernel sleeping S guest seconds before
 # powering off): the VMM's closing line per vCPU. Two such runs of one config give exits per idle
 # guest second (the difference, so boot and power-off cancel out).
@@ -96,6 +100,12 @@ def parse_log(path):
     with open(path, "rb") as f:
         text = f.read().decode("utf-8", errors="replace")
     rows = {}
+    wake = WAKE_RE.search(text)
+    wake = {k: int(v) for k, v in wake.groupdict().items()} if wake else None
+    if variant == "wake":
+        if not wake:
+            raise InputError(f"{path}: no 'bench-wake:' line; its last 10 lines:\n{tail(text)}")
+        return config, variant, {"wake": wake}, []
     if variant.startswith("idle"):
         vcpus = {int(m.group("v")): {k: int(m.group(k)) for k in ("exits", "wfx", "halts")} for m in VCPU_RE.finditer(text)}
         if not vcpus:
@@ -129,6 +139,8 @@ def parse_log(path):
     if not rows:
         raise InputError(f"{path}: no 'bench:' lines; its last 10 lines:\n{tail(text)}")
     infos = [i.group("text").strip() for i in INFO_RE.finditer(text)]
+    if wake:
+        rows["wake"] = wake
     return config, variant, rows, infos
 
 
@@ -140,6 +152,7 @@ class Data:
         self.linux = {}  # config -> {gicd_read_ns, syscall_ns, run_init_s}
         self.latency = {}  # (config, variant) -> {n, median, p90, max}
         self.idle = {}  # config -> {seconds: {vcpu: {exits, wfx, halts}}}
+        self.wake = {}  # (config, variant) -> {blocking, n, median, p99, max, exits}
 
     def get(self, config, variant, kind, fp=0, neon=0):
         return self.rows.get((config, variant, kind, fp, neon))
@@ -168,6 +181,10 @@ def load(paths):
             continue
         if variant.endswith("-latency"):
             data.latency[(config, variant.removesuffix("-latency"))] = rows["latency"]
+            continue
+        if "wake" in rows:
+            data.wake[(config, variant)] = rows.pop("wake")
+        if variant == "wake":
             continue
         for (kind, fp, neon), r in rows.items():
             data.rows[(config, variant, kind, fp, neon)] = r
@@ -240,6 +257,25 @@ def headline_line(figures):
     line = f"lazyfp-bench: smc_lazy_over_floor={f(smc)} mmio_lazy_over_floor={f(mmio)} lazy_over_eager_fp={f(fp)}"
     line += f" linux_gicd_read={'nan' if gicd is None else gicd}"
     return line + f" idle_exits_per_s={'nan' if idle is None else round(idle)} run_init_s={f(run_init)}"
+
+
+def wake_section(data):
+    """Markdown lines for the wake-up latency (empty without bench-wake lines)."""
+    if not data.wake:
+        return []
+    L = ["## Wake-up latency", "",
+         "The guest arms its virtual timer 200 µs ahead and executes WFI with IRQs masked until the CPU "
+         "interface gives the timer's interrupt: deadline → interrupt acknowledged, emulated ns. "
+         "*blocking*: the VMM stops the vCPU in WFI and resumes it from its wake-up timer (the EL1 "
+         "physical timer armed at the deadline); *stepped over*: every WFI is an exit the VMM returns from "
+         "at once (the exit-cost runs).", ""]
+    L.append("| config | log | WFI | n | median ns | p99 ns | max ns | exits per wake-up |")
+    L.append("|---|---|---|---:|---:|---:|---:|---:|")
+    for (c, v), w in sorted(data.wake.items()):
+        mode = "blocking" if w["blocking"] else "stepped over"
+        L.append(f"| {c} | {v} | {mode} | {w['n']} | {w['median']} | {w['p99']} | {w['max']} | {w['exits']} |")
+    L.append("")
+    return L
 
 
 def idle_section(data):
@@ -431,6 +467,7 @@ def markdown(data, figures):
 
     L += linux_section(data)
     L += idle_section(data)
+    L += wake_section(data)
 
     if data.latency:
         L += ["## Notification latency during the exit storm", "",
@@ -752,13 +789,22 @@ def self_test():
         linux_log = os.path.join(lin, "debug-linux.log")
         with open(linux_log, "w") as f:
             f.write("[    0.765432] Run /init as init process\n")
-        rc, so, se = call(os.path.join(tmp, "out4"), *paths, idle[10], idle[0], linux_log)
+        wake_log = os.path.join(lin, "debug-wake.log")
+        with open(wake_log, "w") as f:
+            f.write("guest: bench-wake: blocking=1 n=200 median_ns=41000 p99_ns=52000 max_ns=60000 exits_per_wake=4\r\n")
+        rc, so, se = call(os.path.join(tmp, "out4"), *paths, idle[10], idle[0], linux_log, wake_log)
         last = so.rstrip("\n").split("\n")[-1]
         check("idle and boot figures on the last line", last.endswith(" idle_exits_per_s=70 run_init_s=0.77"), last)
         md4 = read_text(os.path.join(tmp, "out4", "bench.md"))
         check("idle table lists every run and vCPU", "| debug | 10 | 0 | 1700 | 850 | 425 |" in md4
               and "| debug | 0 | 1 | 1000 | 2 | 1 |" in md4, md4[-800:])
         check("idle target judged", "70 exits per idle guest second, busiest vCPU (target ≤ 100: met)" in md4)
+        check("wake-up latency row", "| debug | wake | blocking | 200 | 41000 | 52000 | 60000 | 4 |" in md4, md4[-600:])
+        nowake = os.path.join(bad, "release-wake.log")
+        with open(nowake, "w") as f:
+            f.write("bench: kind=hvc fp=0 neon=0 n=1 median_ns=1 p10_ns=1 p90_ns=1 fp_traps=0 savebacks=0\n")
+        rc, so, se = call(out, nowake)
+        check("wake log without its line rejected", rc == 2 and "no 'bench-wake:' line" in se, f"rc={rc} {se}")
         rc, so, se = call(os.path.join(tmp, "out5"), *paths, idle[10])
         last = so.rstrip("\n").split("\n")[-1]
         check("one idle run gives no rate", " idle_exits_per_s=nan " in last, last)

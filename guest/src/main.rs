@@ -34,7 +34,8 @@ mod cpus;
 mod exits;
 #[cfg(all(target_os = "none", not(feature = "bench")))]
 mod fpu;
-#[cfg(all(target_os = "none", not(feature = "bench")))]
+#[cfg(target_os = "none")]
+#[cfg_attr(feature = "bench", allow(dead_code))]
 mod gic;
 #[cfg(target_os = "none")]
 mod vmm;
