@@ -184,3 +184,48 @@ impl Verdict {
 /// PL011 peripheral id registers 0xFE0..0xFEC of an Arm PL011 r1p5, and PrimeCell ids.
 pub const PL011_PERIPH_ID: [u8; 4] = [0x11, 0x10, 0x14, 0x00];
 pub const PL011_PCELL_ID: [u8; 4] = [0x0d, 0xf0, 0x05, 0xb1];
+
+/// How many of x0–x3 an SMC/HVC call with function id `fid` reads or writes (1 to 4): the VMM
+/// fetches and writes back only those (each further word of the vCPU's context costs the
+/// kernel's register copy twice). Results go in x0 and, where a call's doc says so, x1–x3;
+/// other registers come back as they went. An unknown function answers NOT_SUPPORTED in x0.
+pub const fn call_registers(fid: u64) -> usize {
+    match fid {
+        hc::NOP | hc::NEON_INTERFERE => 1,
+        hc::VERSION => 2,
+        hc::COUNTERS | hc::VERDICT | hc::TORTURE_RESULT => 4,
+        psci::FEATURES => 2,
+        psci::AFFINITY_INFO_32 | psci::AFFINITY_INFO_64 => 3,
+        psci::CPU_ON_32 | psci::CPU_ON_64 => 4,
+        // VERSION, CPU_SUSPEND (a WFI: its arguments are not needed), CPU_OFF,
+        // MIGRATE_INFO_TYPE, SYSTEM_OFF, SYSTEM_RESET and every unknown function.
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_name_the_registers_they_use() {
+        // Arguments in x1–x3.
+        assert_eq!(call_registers(psci::CPU_ON_64), 4);
+        assert_eq!(call_registers(psci::AFFINITY_INFO_32), 3);
+        assert_eq!(call_registers(psci::FEATURES), 2);
+        assert_eq!(call_registers(hc::VERDICT), 4);
+        // Results in x1–x3.
+        assert_eq!(call_registers(hc::VERSION), 2);
+        assert_eq!(call_registers(hc::COUNTERS), 4);
+        // x0 only.
+        for fid in [
+            hc::NOP,
+            psci::VERSION,
+            psci::CPU_SUSPEND_64,
+            psci::SYSTEM_OFF,
+            0xdead,
+        ] {
+            assert_eq!(call_registers(fid), 1, "{fid:#x}");
+        }
+    }
+}

@@ -525,21 +525,29 @@ impl Vm {
         Ok(Resume::Reply(MessageInfo::new(0, 9)))
     }
 
-    /// SMC: PSCI and lazyfp calls; the arguments need one register read, the results one write.
+    /// SMC: PSCI and lazyfp calls. Only the registers the call uses cross the kernel
+    /// ([`abi::call_registers`]): x0 with the PC; a call with arguments or results in x1–x3
+    /// reads again up to the last of them.
     fn smc(&mut self, i: usize) -> Result<Resume, VmmError> {
         self.vcpus[i].stats.smc += 1;
-        let count = regs::words_for(3);
         let tcb = self.vcpus[i].tcb;
-        let mut ctx = regs::read(tcb, count)?;
-        let (result, suspend) =
-            match self.call(i, ctx.gpr(0), [ctx.gpr(1), ctx.gpr(2), ctx.gpr(3)])? {
-                Call::Return(r) => (r, false),
-                Call::Suspend(r) => (r, true),
-                Call::CpuOff => return Ok(Resume::CpuOff),
-                Call::Off => return Ok(Resume::Off),
-                Call::Reset => return Ok(Resume::Reset),
-            };
-        for (n, r) in result.iter().enumerate() {
+        let mut ctx = regs::read(tcb, regs::words_for(0))?;
+        let fid = ctx.gpr(0);
+        let used = abi::call_registers(fid);
+        let count = regs::words_for(used as u8 - 1);
+        if used > 1 {
+            ctx = regs::read(tcb, count)?;
+        }
+        // Registers outside the frame read as 0 (the call does not use them).
+        let args = [ctx.gpr(1), ctx.gpr(2), ctx.gpr(3)];
+        let (result, suspend) = match self.call(i, fid, args)? {
+            Call::Return(r) => (r, false),
+            Call::Suspend(r) => (r, true),
+            Call::CpuOff => return Ok(Resume::CpuOff),
+            Call::Off => return Ok(Resume::Off),
+            Call::Reset => return Ok(Resume::Reset),
+        };
+        for (n, r) in result.iter().enumerate().take(used) {
             ctx.set_gpr(n as u8, *r);
         }
         regs::advance_and_write(tcb, &mut ctx, count)?;
