@@ -204,6 +204,15 @@ fn write_icc_sgi0r() -> u64 {
     at
 }
 
+/// A read-only register written with the complement of its value: no exception, unchanged.
+fn read_only(name: &'static str, reason: FailReason, frame: Mmio, offset: usize) -> CheckResult {
+    let before = frame.read32(offset);
+    frame.write32(offset, !before);
+    let after = frame.read32(offset);
+    expect_no_exception(name, reason)?;
+    expect_eq(name, reason, after.into(), before.into())
+}
+
 const UART: u64 = abi::GUEST_UART_BASE;
 const GICD: u64 = abi::GUEST_GICD_BASE;
 const NOT_SUPPORTED: u64 = psci::NOT_SUPPORTED as u64;
@@ -272,18 +281,10 @@ const STEPS: [Step; 14] = [
         expect_exception(name, FailReason::SysregRead, UNDEF, None, at)
     }),
     Step::new("gicd-typer-read-only", |name| {
-        let before = Mmio::GICD.read32(gicd::TYPER);
-        Mmio::GICD.write32(gicd::TYPER, !before);
-        let after = Mmio::GICD.read32(gicd::TYPER);
-        expect_no_exception(name, FailReason::GicdReadback)?;
-        expect_eq(name, FailReason::GicdReadback, after.into(), before.into())
+        read_only(name, FailReason::GicdReadback, Mmio::GICD, gicd::TYPER)
     }),
     Step::new("uartfr-read-only", |name| {
-        let before = Mmio::UART.read32(pl011::UARTFR);
-        Mmio::UART.write32(pl011::UARTFR, !before);
-        let after = Mmio::UART.read32(pl011::UARTFR);
-        expect_no_exception(name, FailReason::UartId)?;
-        expect_eq(name, FailReason::UartId, after.into(), before.into())
+        read_only(name, FailReason::UartId, Mmio::UART, pl011::UARTFR)
     }),
     Step::new("cpu-on-bad-target", |name| {
         // Aff1 = 0x7f: no vCPU of any lazyfp VM.
