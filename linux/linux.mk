@@ -23,7 +23,7 @@ QEMU_USER ?= qemu-aarch64
 
 LINUX_IMAGE ?=
 INITRD ?=
-LINUX_BOOTARGS ?= console=ttyAMA0 earlycon=pl011,0x09000000 iomem=relaxed
+LINUX_BOOTARGS ?= console=hvc0 iomem=relaxed
 # The system description the DTB describes, and the initrd's guest-physical load address
 # (empty: no initrd in the DTB).
 LINUX_SDF ?= system.xml
@@ -66,7 +66,7 @@ $(LINUX_INITRAMFS): linux-always $(if $(strip $(INITRD)),,linux-tools)
 	    $(call LINUX_CP,"$(INITRD)",$@); \
 	else \
 	    $(LINUX_MK_DIR)/mkinitramfs.sh $(LINUX_OUT)/initramfs $(LINUX_TOOLS) && \
-	    $(call LINUX_CP,$(LINUX_OUT)/initramfs/initramfs.cpio.gz,$@); \
+	    $(call LINUX_CP,$(LINUX_OUT)/initramfs/initramfs.cpio,$@); \
 	fi
 
 # Static binaries: +crt-static for this build only (its own target dir), checked afterwards.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# mkinitramfs.sh OUTDIR [TOOL...]: lazyfp's Linux initramfs, OUTDIR/initramfs.cpio.gz (newc,
-# gzip), built without root: Debian's busybox-static (arm64), linux/init as /init, and each TOOL
+# mkinitramfs.sh OUTDIR [TOOL...]: lazyfp's Linux initramfs, OUTDIR/initramfs.cpio (newc,
+# uncompressed: gunzip of the 4 MB archive took a tenth of the guest's boot), built without root: Debian's busybox-static (arm64), linux/init as /init, and each TOOL
 # (static aarch64 binaries: lazyfp's in-guest tools) in /bin. Without TOOLs it takes
-# OUTDIR/../tools/{fpstress,exitbench}. Owners are root, timestamps fixed, so the same inputs
+# OUTDIR/../tools/{fpstress,exitbench}. The kernel modules in OUTDIR/../debian/modules (the
+# virtio console's, from get-kernel.sh), when there, go to /lib/modules for /init. Owners are root, timestamps fixed, so the same inputs
 # give the same archive; the archive is replaced only when its content changes.
 set -euo pipefail
 PROG=mkinitramfs
@@ -46,17 +47,21 @@ install -m 755 "$here/init" "$root/init"
 for t in "${tools[@]}"; do
     install -m 755 "$t" "$root/bin/$(basename "$t")"
 done
+mkdir -p "$root/lib/modules"
+for m in "$out"/../debian/modules/*.ko; do
+    [ -f "$m" ] && install -m 644 "$m" "$root/lib/modules/"
+done
 chmod 1777 "$root/tmp"
 
 # Fixed timestamps and numbering: the archive depends on the content only.
 find "$root" -exec touch -h -d @0 {} +
-tmp="$out/initramfs.cpio.gz.tmp"
+tmp="$out/initramfs.cpio.tmp"
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort |
-    cpio -o -H newc --owner=0:0 --reproducible --quiet) | gzip -9 -n >"$tmp"
-if cmp -s "$tmp" "$out/initramfs.cpio.gz"; then
+    cpio -o -H newc --owner=0:0 --reproducible --quiet) >"$tmp"
+if cmp -s "$tmp" "$out/initramfs.cpio"; then
     rm "$tmp"
-    echo "$PROG: $out/initramfs.cpio.gz unchanged ($(stat -c %s "$out/initramfs.cpio.gz") bytes)"
+    echo "$PROG: $out/initramfs.cpio unchanged ($(stat -c %s "$out/initramfs.cpio") bytes)"
 else
-    mv "$tmp" "$out/initramfs.cpio.gz"
-    echo "$PROG: wrote $out/initramfs.cpio.gz ($(stat -c %s "$out/initramfs.cpio.gz") bytes)"
+    mv "$tmp" "$out/initramfs.cpio"
+    echo "$PROG: wrote $out/initramfs.cpio ($(stat -c %s "$out/initramfs.cpio") bytes)"
 fi

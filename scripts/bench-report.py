@@ -43,7 +43,16 @@ CSV_HEADER = ("config", "variant", "kind", "fp", "neon") + FIELDS
 FLOOR_FACTOR = 1.10
 HVC_LIMIT = 2300
 
-NAME_RE = re.compile(r"^(release|debug)-(lazy|eager|floor|linux|lazy-latency|eager-latency)\.log$")
+NAME_RE = re.compile(r"^(release|debug)-(lazy|eager|floor|linux|lazy-latency|eager-latency|wake|idle\d+)\.log$")
+# The wake-up latency (guest: deadline → the timer's interrupt acknowledged), in the exit-cost
+# runs (WFI stepped over) and in the "wake" runs (blocking WFI).
+WAKE_RE = re.compile(r"(?<![\w-])bench-wake: blocking=(?P<blocking>[01]) n=(?P<n>\d+) median_ns=(?P<median>\d+)"
+                     r" p99_ns=(?P<p99>\d+) max_ns=(?P<max>\d+) exits_per_wake=(?P<exits>\d+)")
+# Linux idle (variant "idleS": `lazyfp.test=idle:S`, the kernel sleeping S guest seconds before
+# powering off): the VMM's closing line per vCPU. Two such runs of one config give exits per idle
+# guest second (the difference, so boot and power-off cancel out).
+VCPU_RE = re.compile(r"lazyfp: vcpu(?P<v>\d+) \(core \d+\): exits=(?P<exits>\d+)(?=\s).*?\bwfx=(?P<wfx>\d+) halts=(?P<halts>\d+)")
+IDLE_EXITS_LIMIT = 100
 # The Linux guest's run (variant "linux"): exitbench's line and the kernel's `Run /init` time.
 EXITBENCH_RE = re.compile(r"lazyfp: exitbench gicd_read_ns=(?P<gicd>\d+)(?:.*?syscall_ns=(?P<sys>\d+))?")
 RUN_INIT_RE = re.compile(r"\[\s*(?P<t>\d+\.\d+)\] Run /init as init process")
@@ -91,6 +100,17 @@ def parse_log(path):
     with open(path, "rb") as f:
         text = f.read().decode("utf-8", errors="replace")
     rows = {}
+    wake = WAKE_RE.search(text)
+    wake = {k: int(v) for k, v in wake.groupdict().items()} if wake else None
+    if variant == "wake":
+        if not wake:
+            raise InputError(f"{path}: no 'bench-wake:' line; its last 10 lines:\n{tail(text)}")
+        return config, variant, {"wake": wake}, []
+    if variant.startswith("idle"):
+        vcpus = {int(m.group("v")): {k: int(m.group(k)) for k in ("exits", "wfx", "halts")} for m in VCPU_RE.finditer(text)}
+        if not vcpus:
+            raise InputError(f"{path}: no 'lazyfp: vcpuN (core C): exits=' line; its last 10 lines:\n{tail(text)}")
+        return config, variant, {"seconds": int(variant[4:]), "vcpus": vcpus}, []
     if variant.endswith("-latency"):
         lat = LATENCY_RE.search(text)
         if not lat:
@@ -119,6 +139,8 @@ def parse_log(path):
     if not rows:
         raise InputError(f"{path}: no 'bench:' lines; its last 10 lines:\n{tail(text)}")
     infos = [i.group("text").strip() for i in INFO_RE.finditer(text)]
+    if wake:
+        rows["wake"] = wake
     return config, variant, rows, infos
 
 
@@ -129,6 +151,8 @@ class Data:
         self.logs = []  # (config, variant)
         self.linux = {}  # config -> {gicd_read_ns, syscall_ns, run_init_s}
         self.latency = {}  # (config, variant) -> {n, median, p90, max}
+        self.idle = {}  # config -> {seconds: {vcpu: {exits, wfx, halts}}}
+        self.wake = {}  # (config, variant) -> {blocking, n, median, p99, max, exits}
 
     def get(self, config, variant, kind, fp=0, neon=0):
         return self.rows.get((config, variant, kind, fp, neon))
@@ -152,8 +176,15 @@ def load(paths):
         if variant == "linux":
             data.linux[config] = rows
             continue
+        if variant.startswith("idle"):
+            data.idle.setdefault(config, {})[rows["seconds"]] = rows["vcpus"]
+            continue
         if variant.endswith("-latency"):
             data.latency[(config, variant.removesuffix("-latency"))] = rows["latency"]
+            continue
+        if "wake" in rows:
+            data.wake[(config, variant)] = rows.pop("wake")
+        if variant == "wake":
             continue
         for (kind, fp, neon), r in rows.items():
             data.rows[(config, variant, kind, fp, neon)] = r
@@ -195,22 +226,81 @@ def fmt_counts(row):
     return f"{row['fp_traps']} / {row['savebacks']}"
 
 
+def idle_rate(data, config):
+    """Exits per idle guest second of the busiest vCPU, from the shortest and longest idle runs
+    of `config` (None without two runs of different lengths or with vCPUs missing from one)."""
+    runs = data.idle.get(config, {})
+    if len(runs) < 2:
+        return None
+    lo, hi = min(runs), max(runs)
+    if set(runs[lo]) != set(runs[hi]):
+        return None
+    return max((runs[hi][v]["exits"] - runs[lo][v]["exits"]) / (hi - lo) for v in runs[hi])
+
+
 def headline(data):
-    """The three release figures of the last line (None where missing)."""
+    """The figures of the last line (None where missing)."""
     smc = ratio(data.median("release", "lazy", "smc"), data.median("release", "floor", "smc"))
     mmio = ratio(data.median("release", "lazy", "mmio_read"), data.median("release", "floor", "mmio_read"))
     fp = geomean([ratio(data.median("release", "lazy", k, 1, 0), data.median("release", "eager", k, 1, 0)) for k in KINDS])
     gicd = data.linux.get("release", {}).get("gicd_read_ns")
-    return smc, mmio, fp, gicd
+    idle = idle_rate(data, "debug")
+    run_init = data.linux.get("debug", {}).get("run_init_s")
+    return smc, mmio, fp, gicd, idle, run_init
 
 
 def headline_line(figures):
     def f(x):
         return "nan" if x is None else f"{x:.2f}"
 
-    smc, mmio, fp, gicd = figures
+    smc, mmio, fp, gicd, idle, run_init = figures
     line = f"lazyfp-bench: smc_lazy_over_floor={f(smc)} mmio_lazy_over_floor={f(mmio)} lazy_over_eager_fp={f(fp)}"
-    return line + f" linux_gicd_read={'nan' if gicd is None else gicd}"
+    line += f" linux_gicd_read={'nan' if gicd is None else gicd}"
+    return line + f" idle_exits_per_s={'nan' if idle is None else round(idle)} run_init_s={f(run_init)}"
+
+
+def wake_section(data):
+    """Markdown lines for the wake-up latency (empty without bench-wake lines)."""
+    if not data.wake:
+        return []
+    L = ["## Wake-up latency", "",
+         "The guest arms its virtual timer 200 µs ahead and executes WFI with IRQs masked until the CPU "
+         "interface gives the timer's interrupt: deadline → interrupt acknowledged, emulated ns. "
+         "*blocking*: the VMM stops the vCPU in WFI and resumes it from its wake-up timer (the EL1 "
+         "physical timer armed at the deadline); *stepped over*: every WFI is an exit the VMM returns from "
+         "at once (the exit-cost runs).", ""]
+    L.append("| config | log | WFI | n | median ns | p99 ns | max ns | exits per wake-up |")
+    L.append("|---|---|---|---:|---:|---:|---:|---:|")
+    for (c, v), w in sorted(data.wake.items()):
+        mode = "blocking" if w["blocking"] else "stepped over"
+        L.append(f"| {c} | {v} | {mode} | {w['n']} | {w['median']} | {w['p99']} | {w['max']} | {w['exits']} |")
+    L.append("")
+    return L
+
+
+def idle_section(data):
+    """Markdown lines for Linux idle (empty without idle logs)."""
+    if not data.idle:
+        return []
+    L = ["## Linux idle", "",
+         "Debian's arm64 kernel sleeping at its shell (`lazyfp.test=idle:S`, NO_HZ idle), lazy policy, "
+         "under `-icount shift=0`: the VMM's exits per vCPU over the whole run, and per idle guest second "
+         "(the difference between the shortest and longest run, so boot and power-off cancel out). "
+         "A blocking WFI stops the vCPU until its timer's deadline or an interrupt.", ""]
+    L.append("| config | idle seconds | vCPU | exits | WFI exits | halts |")
+    L.append("|---|---:|---:|---:|---:|---:|")
+    for c in CONFIGS:
+        for secs, vcpus in sorted(data.idle.get(c, {}).items()):
+            for v, r in sorted(vcpus.items()):
+                L.append(f"| {c} | {secs} | {v} | {r['exits']} | {r['wfx']} | {r['halts']} |")
+    L.append("")
+    for c in CONFIGS:
+        rate = idle_rate(data, c)
+        if rate is not None:
+            verdict = "met" if rate <= IDLE_EXITS_LIMIT else "NOT met"
+            L.append(f"{c}: {rate:.0f} exits per idle guest second, busiest vCPU (target ≤ {IDLE_EXITS_LIMIT}: {verdict}).")
+    L.append("")
+    return L
 
 
 def linux_section(data):
@@ -376,6 +466,8 @@ def markdown(data, figures):
     L += ["", f"{met} met, {notmet} NOT met, {unmeasured} not measured.", ""]
 
     L += linux_section(data)
+    L += idle_section(data)
+    L += wake_section(data)
 
     if data.latency:
         L += ["## Notification latency during the exit storm", "",
@@ -622,7 +714,7 @@ def self_test():
         mmio = med("release", "lazy", "mmio_read") / med("release", "floor", "mmio_read")
         fpr = math.prod(med("release", "lazy", k, 1) / med("release", "eager", k, 1) for k in KINDS) ** (1 / len(KINDS))
         # No Linux logs in the synthetic set: that figure is reported missing.
-        line = f"lazyfp-bench: smc_lazy_over_floor={smc:.2f} mmio_lazy_over_floor={mmio:.2f} lazy_over_eager_fp={fpr:.2f} linux_gicd_read=nan"
+        line = f"lazyfp-bench: smc_lazy_over_floor={smc:.2f} mmio_lazy_over_floor={mmio:.2f} lazy_over_eager_fp={fpr:.2f} linux_gicd_read=nan idle_exits_per_s=nan run_init_s=nan"
         last = so.rstrip("\n").split("\n")[-1]
         check("ratio line is the last line", last == line, f"got {last!r}, want {line!r}")
         try:
@@ -654,7 +746,7 @@ def self_test():
         rc, so, se = call(os.path.join(tmp, "out2"), p, paths[1], paths[2], paths[3], paths[4])
         last = so.rstrip("\n").split("\n")[-1]
         check("incomplete run exits non-zero", rc == 1, f"rc={rc} {se}")
-        check("incomplete run prints nan", last == line.split(" lazy_over_eager_fp=")[0] + " lazy_over_eager_fp=nan linux_gicd_read=nan", last)
+        check("incomplete run prints nan", last == line.split(" lazy_over_eager_fp=")[0] + " lazy_over_eager_fp=nan linux_gicd_read=nan idle_exits_per_s=nan run_init_s=nan", last)
         md2 = read_text(os.path.join(tmp, "out2", "bench.md"))
         check("missing data is not measured", "not measured" in md2)
         check("missing row shown as a dash, not invented", any(l.startswith(f"| wfi | {DASH} |") for l in md2.split("\n")))
@@ -680,7 +772,49 @@ def self_test():
         rc, so, se = call(out, paths[0], paths[0])
         check("same log twice rejected", rc == 2 and "given twice" in se, f"rc={rc} {se}")
 
-        # 4. Only floor data for release: SVG still valid, everything not measured.
+        # 4. Linux logs: idle runs of two lengths give exits per idle second of the busiest vCPU.
+        lin = os.path.join(tmp, "linux")
+        os.makedirs(lin)
+
+        def vcpu_line(v, exits, wfx, halts):
+            return (f"lazyfp: vcpu{v} (core {v}): exits={exits} hvc=0 smc=3 mmio=9 wfx={wfx} halts={halts} "
+                    "vppi=5 maint=5 fp_traps=1 savebacks=1 interfere=2\r\n")
+
+        idle = {}
+        for secs, base in ((0, 1000), (10, 1700)):
+            idle[secs] = os.path.join(lin, f"debug-idle{secs}.log")
+            with open(idle[secs], "w", newline="") as f:
+                f.write("lazyfp: guest powered off\r\n" + vcpu_line(0, base, base // 2, base // 4)
+                        + vcpu_line(1, 1000 + 3 * secs, 2, 1))
+        linux_log = os.path.join(lin, "debug-linux.log")
+        with open(linux_log, "w") as f:
+            f.write("[    0.765432] Run /init as init process\n")
+        wake_log = os.path.join(lin, "debug-wake.log")
+        with open(wake_log, "w") as f:
+            f.write("guest: bench-wake: blocking=1 n=200 median_ns=41000 p99_ns=52000 max_ns=60000 exits_per_wake=4\r\n")
+        rc, so, se = call(os.path.join(tmp, "out4"), *paths, idle[10], idle[0], linux_log, wake_log)
+        last = so.rstrip("\n").split("\n")[-1]
+        check("idle and boot figures on the last line", last.endswith(" idle_exits_per_s=70 run_init_s=0.77"), last)
+        md4 = read_text(os.path.join(tmp, "out4", "bench.md"))
+        check("idle table lists every run and vCPU", "| debug | 10 | 0 | 1700 | 850 | 425 |" in md4
+              and "| debug | 0 | 1 | 1000 | 2 | 1 |" in md4, md4[-800:])
+        check("idle target judged", "70 exits per idle guest second, busiest vCPU (target ≤ 100: met)" in md4)
+        check("wake-up latency row", "| debug | wake | blocking | 200 | 41000 | 52000 | 60000 | 4 |" in md4, md4[-600:])
+        nowake = os.path.join(bad, "release-wake.log")
+        with open(nowake, "w") as f:
+            f.write("bench: kind=hvc fp=0 neon=0 n=1 median_ns=1 p10_ns=1 p90_ns=1 fp_traps=0 savebacks=0\n")
+        rc, so, se = call(out, nowake)
+        check("wake log without its line rejected", rc == 2 and "no 'bench-wake:' line" in se, f"rc={rc} {se}")
+        rc, so, se = call(os.path.join(tmp, "out5"), *paths, idle[10])
+        last = so.rstrip("\n").split("\n")[-1]
+        check("one idle run gives no rate", " idle_exits_per_s=nan " in last, last)
+        noline = os.path.join(bad, "debug-idle5.log")
+        with open(noline, "w") as f:
+            f.write("Bootstrapping kernel\n")
+        rc, so, se = call(out, noline)
+        check("idle log without vCPU lines rejected", rc == 2 and "exits=' line" in se, f"rc={rc} {se}")
+
+        # 5. Only floor data for release: SVG still valid, everything not measured.
         only = os.path.join(tmp, "only")
         os.makedirs(only)
         rc, so, se = call(only, paths[5])

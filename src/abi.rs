@@ -11,9 +11,13 @@ pub const GUEST_GICD_BASE: u64 = 0x0800_0000;
 pub const GUEST_GICR_BASE: u64 = 0x080A_0000;
 /// The guest's GIC CPU interface: the hardware GICV frame, mapped by system.xml.
 pub const GUEST_GICC_BASE: u64 = 0x0801_0000;
-/// A guest-physical address where the VMM provides no device (QEMU virt's first virtio-mmio slot):
-/// an access gets a synchronous external abort.
-pub const GUEST_UNCLAIMED_MMIO: u64 = 0x0a00_0000;
+/// The guest's batched console: a virtio-mmio console in QEMU virt's first virtio-mmio slot.
+pub const GUEST_VIRTIO_CONSOLE_BASE: u64 = 0x0a00_0000;
+/// Its interrupt: SPI 16 (INTID 48), edge-triggered, as QEMU virt's first virtio-mmio slot.
+pub const VIRTIO_CONSOLE_IRQ: u16 = 48;
+/// A guest-physical address where the VMM provides no device (in QEMU virt's platform-bus
+/// window, empty here): an access gets a synchronous external abort.
+pub const GUEST_UNCLAIMED_MMIO: u64 = 0x0c00_0000;
 /// The EL1 physical timer's PPI: the VMM's wake-up timer for vCPUs halted in WFI, where the
 /// kernel exports that timer (qemu_virt_aarch64).
 pub const PTIMER_IRQ: u64 = 30;
@@ -58,8 +62,11 @@ pub mod psci {
 pub mod hc {
     /// x7 value that marks a lazyfp HVC (outside seL4's syscall numbers −17…−1).
     pub const HVC_X7: u64 = 0x4C46_5000;
-    /// x0 = lazyfp ABI version.
+    /// x0 = lazyfp ABI version, x1 = feature bits (`FEATURE_*`).
     pub const VERSION: u64 = 0xC600_0000;
+    /// x1 of [`VERSION`]: a WFI blocks until an interrupt is pending or the virtual timer's
+    /// deadline passes (without it, the VMM steps over WFI: boards with no wake-up timer).
+    pub const FEATURE_WFI_BLOCKS: u64 = 1 << 0;
     /// Does nothing; for round-trip benchmarks.
     pub const NOP: u64 = 0xC600_0001;
     /// Ask for NEON use by another PD on this vCPU's core before the guest runs again.

@@ -21,6 +21,7 @@ mod table;
 pub mod ticker;
 mod uart;
 mod vgic;
+pub mod virtio;
 
 /// Constants generated from system.xml by build.rs.
 pub mod sdf {
@@ -88,3 +89,4 @@ pub use vgic::{
     GicError, GicVersion, Injection, Injections, Vgic, LIST_REGS, MAX_VCPUS, NUM_IRQS,
     REDIST_STRIDE,
 };
+pub use virtio::{VirtioConsole, VirtioError};

@@ -241,7 +241,7 @@ pub fn parse_board(file: &str, xml: &str, name: &str) -> Result<Board, BoardErro
 /// indent them as they stand in the system description.
 fn inner_text(xml: &str, node: Node) -> String {
     let kids = || node.children().filter(|n| n.is_element() || n.is_comment());
-    let (Some(first), Some(last)) = (kids().next(), kids().last()) else {
+    let (Some(first), Some(last)) = (kids().next(), kids().next_back()) else {
         return String::new();
     };
     let start = xml[..first.range().start].rfind('\n').map_or(0, |i| i + 1);

@@ -57,6 +57,11 @@ const UART_SIZE: u64 = 0x1000;
 /// The PL011's SPI (INTID 33), as on QEMU virt.
 const UART_SPI: u32 = 1;
 const UART_CLOCK_HZ: u32 = 24_000_000;
+/// The virtio-mmio console (lazyfp::abi::GUEST_VIRTIO_CONSOLE_BASE), on SPI 16 as QEMU virt's
+/// first virtio-mmio slot.
+const VIRTIO_BASE: u64 = 0x0a00_0000;
+const VIRTIO_SIZE: u64 = 0x200;
+const VIRTIO_SPI: u32 = 16;
 /// Architected timer PPIs in the DT's numbering (INTID - 16): secure 13, non-secure 14,
 /// virtual 11 (INTID 27), hypervisor 10.
 const TIMER_PPIS: [u32; 4] = [13, 14, 11, 10];
@@ -67,6 +72,7 @@ const MAX_CPUS: usize = 8;
 const GIC_SPI: u32 = 0;
 const GIC_PPI: u32 = 1;
 const IRQ_LEVEL_HIGH: u32 = 4;
+const IRQ_EDGE_RISING: u32 = 1;
 
 const PHANDLE_GIC: u32 = 1;
 const PHANDLE_CLOCK: u32 = 2;
@@ -254,7 +260,8 @@ pub fn gic_of(system: &System) -> GicVersion {
 /// Describes: `/memory` (the VM's map of `guest_ram`), `/cpus` (one Cortex-A53 per `<vcpu>`,
 /// `reg` = vCPU id, started with PSCI), `/psci` (SMC), `/timer`, `/intc` (GICv2: the emulated
 /// distributor and the VM's map of `gic_vcpu` as the CPU interface; GICv3: the emulated
-/// distributor and one redistributor region for all vCPUs), `/pl011` with its clock, and
+/// distributor and one redistributor region for all vCPUs), `/pl011` with its clock, the
+/// virtio-mmio console, and
 /// `/chosen` from `params`.
 pub fn guest_dtb_for(
     system: &System,
@@ -379,6 +386,14 @@ pub fn guest_dtb_for(
     fdt.property_string_list("clock-names", vec!["uartclk".into(), "apb_pclk".into()])?;
     fdt.end_node(pl011)?;
 
+    let virtio = fdt.begin_node(&format!("virtio_mmio@{VIRTIO_BASE:x}"))?;
+    fdt.property_string("compatible", "virtio,mmio")?;
+    fdt.property_array_u64("reg", &[VIRTIO_BASE, VIRTIO_SIZE])?;
+    fdt.property_array_u32("interrupts", &[GIC_SPI, VIRTIO_SPI, IRQ_EDGE_RISING])?;
+    // The device reads guest RAM through the VMM's cached mapping.
+    fdt.property_null("dma-coherent")?;
+    fdt.end_node(virtio)?;
+
     fdt.end_node(root)?;
     Ok(fdt.finish()?)
 }
@@ -502,6 +517,11 @@ mod tests {
         assert_eq!(cells(clock, "clock-frequency"), [24_000_000]);
         let phandle = cells(clock, "phandle")[0];
         assert_eq!(cells(uart, "clocks"), [phandle, phandle]);
+        let virtio = node(&fdt, "/virtio_mmio@a000000");
+        assert_eq!(strings(virtio, "compatible"), ["virtio,mmio"]);
+        assert_eq!(u64s(virtio, "reg"), [0x0a00_0000, 0x200]);
+        assert_eq!(cells(virtio, "interrupts"), [0, 16, 1]);
+        assert!(virtio.property("dma-coherent").is_some());
 
         let chosen = node(&fdt, "/chosen");
         assert_eq!(strings(chosen, "bootargs"), [BOOTARGS]);

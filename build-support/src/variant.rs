@@ -59,10 +59,9 @@ pub fn fit(file: &str, xml: &str, cores: usize, vcpus: usize) -> Result<String, 
     };
     let vcpu_kept = |n: &Node| {
         !beyond(n)
-            && !n
-                .attribute("id")
+            && n.attribute("id")
                 .and_then(crate::sdf::parse_number)
-                .is_some_and(|id| id >= vcpus as u64)
+                .is_none_or(|id| id < vcpus as u64)
     };
     // The cores that keep a vCPU: a NEON worker elsewhere would press on nobody.
     let vcpu_cores: Vec<u64> = root

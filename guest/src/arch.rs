@@ -4,7 +4,7 @@
 
 use core::arch::asm;
 
-use guest::hw::{gicc, gicd, pl011};
+use guest::hw::{gicc, gicd, gicr, pl011};
 use guest::{ExitKind, FpState};
 use lazyfp::abi::{self, hc};
 
@@ -98,11 +98,24 @@ impl Mmio {
         base: abi::GUEST_GICD_BASE as usize,
         size: gicd::FRAME,
     };
+    /// The emulated GICv3 distributor (64 KiB).
+    pub const GICD_V3: Self = Self {
+        base: abi::GUEST_GICD_BASE as usize,
+        size: gicd::FRAME_V3,
+    };
     /// The GIC virtual CPU interface (hardware GICV frame, no exits).
     pub const GICC: Self = Self {
         base: abi::GUEST_GICC_BASE as usize,
         size: gicc::FRAME,
     };
+
+    /// The emulated GICv3 redistributor `index` (RD and SGI frame).
+    pub const fn redistributor(index: usize) -> Self {
+        Self {
+            base: abi::GUEST_GICR_BASE as usize + index * gicr::STRIDE,
+            size: gicr::STRIDE,
+        }
+    }
 
     /// Address of the register at `offset`, checked to lie within the frame.
     pub const fn addr(self, offset: usize, width: usize) -> usize {
@@ -148,6 +161,64 @@ impl Mmio {
         };
     }
 }
+
+/// Reads a GICv3 CPU interface register (the hardware's virtual one: no exit).
+macro_rules! icc_read {
+    ($(#[$doc:meta])* $name:ident, $reg:literal) => {
+        $(#[$doc])*
+        pub fn $name() -> u64 {
+            let v: u64;
+            // SAFETY: reads an ICC system register, which the guest's GICv3 has; reading
+            // IAR1 acknowledges an interrupt, which is the point and touches no memory.
+            unsafe { asm!(concat!("mrs {v}, ", $reg), v = out(reg) v, options(nostack)) };
+            v
+        }
+    };
+}
+
+/// Writes a GICv3 CPU interface register, then `isb` so that later instructions see it.
+macro_rules! icc_write {
+    ($(#[$doc:meta])* $name:ident, $reg:literal) => {
+        $(#[$doc])*
+        pub fn $name(value: u64) {
+            // SAFETY: writes an ICC system register of the guest's own GICv3 CPU interface
+            // (or, for SGI1R, traps to the VMM); no memory is involved.
+            unsafe { asm!(concat!("msr ", $reg, ", {v}"), "isb", v = in(reg) value, options(nostack)) };
+        }
+    };
+}
+
+icc_read!(
+    /// ICC_SRE_EL1.
+    icc_sre,
+    "icc_sre_el1"
+);
+icc_write!(icc_sre_set, "icc_sre_el1");
+icc_write!(
+    /// ICC_PMR_EL1: the priority mask.
+    icc_pmr_set,
+    "icc_pmr_el1"
+);
+icc_write!(
+    /// ICC_IGRPEN1_EL1: group 1 interrupts on.
+    icc_igrpen1_set,
+    "icc_igrpen1_el1"
+);
+icc_read!(
+    /// ICC_IAR1_EL1: acknowledges the highest-priority pending group 1 interrupt.
+    icc_iar1,
+    "icc_iar1_el1"
+);
+icc_write!(
+    /// ICC_EOIR1_EL1: ends the interrupt acknowledged with that IAR1 value.
+    icc_eoir1_set,
+    "icc_eoir1_el1"
+);
+icc_write!(
+    /// ICC_SGI1R_EL1: sends a group 1 SGI (trapped to the VMM, EC 0x18).
+    icc_sgi1r_set,
+    "icc_sgi1r_el1"
+);
 
 /// Waits for an interrupt with IRQs masked, then unmasks them for an instant so that a pending
 /// one is taken. (A pending interrupt wakes `wfi` even while masked, so no wake-up is lost

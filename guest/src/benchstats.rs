@@ -51,6 +51,7 @@ pub fn summarise(samples: &mut [u64]) -> Option<Summary> {
         median,
         p10: at(10),
         p90: at(90),
+        p99: at(99),
     })
 }
 
@@ -60,6 +61,7 @@ pub struct Summary {
     pub median: u64,
     pub p10: u64,
     pub p90: u64,
+    pub p99: u64,
 }
 
 /// Counter ticks of a batch of `per_batch` round trips → ns per round trip.
@@ -82,7 +84,8 @@ mod tests {
             Some(Summary {
                 median: 3,
                 p10: 1,
-                p90: 4
+                p90: 4,
+                p99: 4
             })
         );
         let mut even = [4, 1, 3, 2];
@@ -94,7 +97,8 @@ mod tests {
             Some(Summary {
                 median: 50,
                 p10: 10,
-                p90: 90
+                p90: 90,
+                p99: 99
             })
         );
     }

@@ -78,7 +78,9 @@ pub fn start_secondaries() -> Result<usize, Failure> {
 /// torture (vCPU 1 first sends vCPU 0 the wake-up SGI), its TORTURE_RESULT, its tally on the
 /// board, then CPU_OFF. It prints nothing: the console is vCPU 0's.
 pub extern "C" fn secondary_main(index: u64) -> ! {
-    gic_cpu_setup();
+    if let Err(failure) = gic_cpu_setup() {
+        vmm::fail(&failure);
+    }
     if index == 1 {
         send_wake_sgi();
     }

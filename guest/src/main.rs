@@ -38,6 +38,9 @@ mod exits;
 #[cfg(all(target_os = "none", not(feature = "bench")))]
 mod fpu;
 #[cfg(target_os = "none")]
+#[cfg_attr(feature = "bench", allow(dead_code))]
+mod gic;
+#[cfg(target_os = "none")]
 mod vmm;
 
 /// Called by `_start` with the MMU, caches and FP/SIMD on (x0 = 0 from the VMM).

@@ -14,10 +14,11 @@ use lazyfp::abi::{self, hc, Verdict};
 use lazyfp::bundle::load_bundle;
 use lazyfp::psci::{handle_psci, is_psci, Cpus, PsciOutcome};
 use lazyfp::sdf::{vmm as sdf_vmm, OnVmStop, FP_POLICY, NUM_CORES};
+use lazyfp::virtio::{Effects, RamSlice};
 use lazyfp::{
     decode_exit, exception_entry, Exit, ExitError, FpError, FpPolicy, FpTable, GicVersion,
     GuestException, Injections, LogOnce, MmioDevice, MmioError, Pl011, Power, SavebackError,
-    SavebackOp, SysregAccess, TimerRegs, UartOutput, Vgic, MAX_VCPUS,
+    SavebackOp, SysregAccess, TimerRegs, UartOutput, Vgic, VirtioConsole, MAX_VCPUS,
 };
 use microkit_rt::{notify, print, Child, MessageInfo, UserContext};
 
@@ -137,6 +138,8 @@ pub struct Vm {
     uart: Pl011,
     /// The emulated UART's interrupt line as last seen (it is level-triggered).
     uart_line: bool,
+    /// The batched console (virtio-mmio); console input goes to it once its driver is up.
+    virtio: VirtioConsole,
     /// Guest-physical addresses whose aborts or refused accesses were reported (once each).
     addr_logged: LogOnce<u64, 16>,
     /// Encodings of trapped system registers answered with UNDEF (reported once each).
@@ -177,6 +180,7 @@ impl Vm {
             image,
             uart: Pl011::default(),
             uart_line: false,
+            virtio: VirtioConsole::default(),
             addr_logged: LogOnce::default(),
             sysreg_logged: LogOnce::default(),
             vgic: vgic.unwrap_or_else(|_| Vgic::new(GIC, &[0]).expect("one vCPU")),
@@ -206,6 +210,7 @@ impl Vm {
             load_bundle(self.image, self.ram, abi::GUEST_RAM_BASE).map_err(VmmError::Image)?;
         self.uart = Pl011::default();
         self.uart_line = false;
+        self.virtio = VirtioConsole::default();
         let mpidrs: heapless::Vec<u64, MAX_VCPUS> = self.vcpus.iter().map(|v| v.mpidr).collect();
         self.vgic = Vgic::new(GIC, &mpidrs)?;
         self.ptimer = TimerRegs::default();
@@ -615,7 +620,7 @@ impl Vm {
         }
         let v = &mut self.vcpus[i];
         let r = match fid {
-            hc::VERSION => [hc::ABI_VERSION, 0, 0, 0],
+            hc::VERSION => [hc::ABI_VERSION, FEATURES, 0, 0],
             hc::NOP => [0, 0, 0, 0],
             hc::NEON_INTERFERE => {
                 if let Some(ch) = v.neon {
@@ -653,9 +658,11 @@ impl Vm {
         let count = regs::words_for(access.srt);
         let mut ctx = regs::read(tcb, count)?;
         let mut out = Injections::new();
+        let mut fx = Effects::default();
         let value = access.write.then(|| ctx.gpr(access.srt));
-        let result = self.device_access(i, dev, access.size, value, &mut out);
+        let result = self.device_access(i, dev, access.size, value, &mut out, &mut fx);
         self.deliver(&out)?;
+        self.virtio_effects(fx)?;
         if dev.device == Device::Uart {
             self.update_uart_irq()?;
         }
@@ -681,6 +688,8 @@ impl Vm {
         let inside = |base: u64, size: u64| addr.checked_sub(base).filter(|off| *off < size);
         if let Some(off) = self.uart.claims(addr) {
             Some(Device::Uart.at(off))
+        } else if let Some(off) = VirtioConsole::claims(addr) {
+            Some(Device::Virtio.at(off))
         } else if let Some(off) = inside(abi::GUEST_GICD_BASE, self.vgic.version().dist_size()) {
             Some(Device::Gicd.at(off))
         } else {
@@ -689,7 +698,8 @@ impl Vm {
     }
 
     /// One emulated access by vCPU `i`: a write of `value` (None: a read, whose raw value is
-    /// returned). Interrupts it makes ready go into `out`.
+    /// returned). Interrupts it makes ready go into `out`, what the virtio console asks for
+    /// into `fx`.
     fn device_access(
         &mut self,
         i: usize,
@@ -697,6 +707,7 @@ impl Vm {
         size: u8,
         value: Option<u64>,
         out: &mut Injections,
+        fx: &mut Effects,
     ) -> Result<u64, MmioError> {
         let off = dev.offset;
         if dev.device == Device::Uart && size > 4 {
@@ -710,6 +721,17 @@ impl Vm {
                 Ok(0)
             }
             (Device::Uart, None) => self.uart.read(off, size),
+            (Device::Virtio, Some(v)) => {
+                let mut ram = RamSlice {
+                    base: abi::GUEST_RAM_BASE,
+                    bytes: &mut *self.ram,
+                };
+                *fx = self
+                    .virtio
+                    .write(off, size, v, &mut ram, &mut crate::console::guest_byte)?;
+                Ok(0)
+            }
+            (Device::Virtio, None) => self.virtio.read(off, size),
             (Device::Gicd, Some(v)) => self.vgic.dist_write(i, off, size, v, out).map(|()| 0),
             (Device::Gicd, None) => self.vgic.dist_read(i, off, size),
             (Device::Gicr, Some(v)) => self.vgic.redist_write(off, size, v, out).map(|()| 0),
@@ -735,8 +757,44 @@ impl Vm {
         Ok(())
     }
 
-    /// Input from the board's UART for the guest's console (as much as its FIFO takes).
+    /// Raises the virtio console's interrupt, or reports why it stopped.
+    fn virtio_effects(&mut self, fx: Effects) -> Result<(), VmmError> {
+        if let Some(e) = fx.error {
+            say!("lazyfp: {e}; the device waits for a reset");
+        }
+        if fx.interrupt {
+            let mut out = Injections::new();
+            self.vgic.raise(0, abi::VIRTIO_CONSOLE_IRQ, &mut out)?;
+            self.deliver(&out)?;
+        }
+        Ok(())
+    }
+
+    /// Input from the board's UART for the guest's console (as much as its FIFO takes): to the
+    /// virtio console once the guest drives it, else to the PL011.
     pub fn console_input(&mut self) {
+        if self.virtio.active() {
+            loop {
+                let mut buf = [0u8; 64];
+                let room = buf.len().min(self.virtio.input_room());
+                let mut n = 0;
+                while let Some(b) = (n < room).then(microkit_rt::read_byte).flatten() {
+                    buf[n] = b;
+                    n += 1;
+                }
+                if n == 0 {
+                    return;
+                }
+                let mut ram = RamSlice {
+                    base: abi::GUEST_RAM_BASE,
+                    bytes: &mut *self.ram,
+                };
+                let (fx, _) = self.virtio.push_input(&buf[..n], &mut ram);
+                if let Err(e) = self.virtio_effects(fx) {
+                    say!("lazyfp: console input: {e}");
+                }
+            }
+        }
         while self.uart.rx_room() > 0 {
             match microkit_rt::read_byte() {
                 Some(b) => {
@@ -920,6 +978,13 @@ impl Vm {
                 v.core
             );
         }
+        if self.virtio.notifies > 0 {
+            say!(
+                "lazyfp: virtio-console: bytes={} notifies={}",
+                self.virtio.bytes_out,
+                self.virtio.notifies
+            );
+        }
         if let Some(l) = self.latency.summary(microkit_rt::counter().1) {
             say!(
                 "lazyfp: notify-latency n={} median_ns={} p90_ns={} max_ns={} merged={}",
@@ -953,6 +1018,7 @@ impl Vm {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Device {
     Uart,
+    Virtio,
     Gicd,
     Gicr,
 }
@@ -977,6 +1043,7 @@ impl fmt::Display for DeviceAt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self.device {
             Device::Uart => "the PL011",
+            Device::Virtio => "the virtio console",
             Device::Gicd => "the distributor",
             Device::Gicr => "a redistributor",
         };
@@ -990,6 +1057,13 @@ pub const WAKE_IRQ: Option<u8> = irq_channel(abi::PTIMER_IRQ);
 /// WFI blocks (KVM's behaviour) unless the build asks for the old step-over (LAZYFP_WFI_SPIN=1:
 /// the exit-cost benchmarks time a WFI round trip with nothing pending), or no wake-up timer.
 const WAKE_TIMER: bool = WAKE_IRQ.is_some() && option_env!("LAZYFP_WFI_SPIN").is_none();
+
+/// What `hc::VERSION` tells the guest about this VMM.
+const FEATURES: u64 = if WAKE_TIMER {
+    hc::FEATURE_WFI_BLOCKS
+} else {
+    0
+};
 
 /// The VMM's channel for interrupt `irq`, if system.xml gives it that interrupt.
 pub const fn irq_channel(irq: u64) -> Option<u8> {
