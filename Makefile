@@ -40,6 +40,10 @@ LAZYFP_SDF := $(abspath $(OUT)/system.xml)
 LAZYFP_NEON_EVERY ?= 1
 # 1: the ticker PD signals the VMM every millisecond (notification-latency measurement).
 LAZYFP_TICKER ?= 0
+# What the VMM does once it has stopped the VM for an error: power-off or serve (empty: the
+# board file's on_vm_stop; QEMU virt powers off, the real boards keep serving).
+ON_VM_STOP ?=
+export LAZYFP_ON_VM_STOP := $(ON_VM_STOP)
 export LAZYFP_SYSTEM_SDK LAZYFP_SDK_CACHE MICROKIT_SDK MICROKIT_BOARD MICROKIT_CONFIG FP_POLICY LAZYFP_TORTURE_ITERS LAZYFP_SDF LAZYFP_NEON_EVERY LAZYFP_TICKER
 HOST_CARGO_DIR := $(abspath $(BUILD_DIR))/cargo/host
 MKBUNDLE = $(CARGO) run -q --release --target-dir $(HOST_CARGO_DIR) -p lazyfp-mkbundle --

@@ -26,7 +26,17 @@ fn main() {
     let (sdk, board, config) = lazyfp_build::env_sdk();
     let boards = manifest.join("boards");
     println!("cargo:rerun-if-changed={}", boards.display());
-    let board = lazyfp_build::load_board(&boards, &board).unwrap_or_else(|e| fail(e));
+    let mut board = lazyfp_build::load_board(&boards, &board).unwrap_or_else(|e| fail(e));
+    // A build-time override of the board's choice (e.g. power-off for a real board's image
+    // run under QEMU).
+    println!("cargo:rerun-if-env-changed=LAZYFP_ON_VM_STOP");
+    if let Some(v) = env::var("LAZYFP_ON_VM_STOP").ok().filter(|v| !v.is_empty()) {
+        board.on_vm_stop = lazyfp_build::OnVmStop::parse(&v).unwrap_or_else(|| {
+            fail(format!(
+                "LAZYFP_ON_VM_STOP={v}: expected power-off or serve"
+            ))
+        });
+    }
     let facts = lazyfp_build::kernel_facts(sdk.as_deref(), &board.name, &config)
         .unwrap_or_else(|e| fail(e));
     let policy = FpPolicy::from_env().unwrap_or_else(|e| fail(e));

@@ -32,3 +32,11 @@ check_per_vcpu() {
 show_closing() {
     grep -E "^lazyfp: (vcpu[0-9]+ |fp-service core|exits:|fp hooks:)" "$log.txt"
 }
+
+# A VM the VMM had to stop: it printed why and powered the system off (on_vm_stop); say so
+# rather than "no PASS".
+check_vm_stopped() {
+    local line
+    line=$(grep -m1 "^lazyfp: guest exited: FAIL vmm stopped the guest" "$log.txt") || return 0
+    fail "the VMM stopped the VM: ${line#lazyfp: guest exited: FAIL vmm stopped the guest: }"
+}

@@ -14,6 +14,7 @@ rc=$?
 tr -d '\r' <"$log" >"$log.txt"
 show() { echo "--- last serial lines ($log) ---"; grep -v '^x[0-9]\|^tpidr' "$log.txt" | tail -n 16; echo "---"; }
 fail() { show; echo "system test FAILED ($label): $*"; exit 1; }
+check_vm_stopped
 [ $rc = 124 ] && fail "timeout after ${limit}s"
 grep -qE "Kernel panic|Oops|BUG:|Internal error" "$log.txt" && fail "kernel panic or oops"
 grep -q "panic" "$log.txt" && fail "a PD panicked"

@@ -18,6 +18,7 @@ rc=$?
 tr -d '\r' <"$log" >"$log.txt"
 show() { echo "--- last serial lines ($log) ---"; tail -n 14 "$log.txt"; echo "---"; }
 fail() { show; echo "system test FAILED ($label): $*"; exit 1; }
+check_vm_stopped
 [ $rc = 124 ] && fail "timeout after ${limit}s"
 grep -q "panic" "$log.txt" && fail "a PD panicked"
 grep -q "lazyfp: guest exited: PASS" "$log.txt" || fail "no 'guest exited: PASS' (qemu exit $rc)"

@@ -55,6 +55,16 @@ impl Esr {
     pub const fn il32(self) -> bool {
         self.0 & (1 << 25) != 0
     }
+
+    /// Data abort WnR (bit 6): a write. Valid with or without an instruction syndrome.
+    pub const fn wnr(self) -> bool {
+        self.0 & (1 << 6) != 0
+    }
+
+    /// Data abort CM (bit 8): the fault came from a cache maintenance instruction.
+    pub const fn cm(self) -> bool {
+        self.0 & (1 << 8) != 0
+    }
 }
 
 impl fmt::Debug for Esr {
@@ -197,6 +207,12 @@ mod tests {
             None,
             "ISV=0 has no syndrome"
         );
+        // stp x1, x2, [uart] under QEMU: ISV=0, yet WnR says it was a write.
+        let stp = Esr(0x9200_0046);
+        assert_eq!(DataAbort::decode(stp), None);
+        assert!(stp.wnr() && !stp.cm());
+        assert!(!Esr(0x9200_0006).wnr());
+        assert!(Esr(0x9200_0146).cm(), "dc civac of an unmapped address");
     }
 
     #[test]

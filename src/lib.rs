@@ -12,6 +12,7 @@ mod exit;
 mod fp;
 mod fpservice;
 pub mod image;
+mod inject;
 mod mmio;
 mod proto;
 pub mod psci;
@@ -54,6 +55,16 @@ pub mod sdf {
         Imx,
     }
 
+    /// What the VMM does after stopping the VM for an error it cannot recover from
+    /// (`<board on_vm_stop>`, or LAZYFP_ON_VM_STOP at build time).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum OnVmStop {
+        /// PSCI SYSTEM_OFF: the run ends.
+        PowerOff,
+        /// The VMM keeps serving the rest of the system.
+        Serve,
+    }
+
     /// The NEON worker on `cpu`, if any.
     pub fn neon_worker_on(cpu: u8) -> Option<&'static NeonWorker> {
         NEON_WORKERS.iter().find(|w| w.cpu == cpu)
@@ -67,6 +78,7 @@ pub use exit::{decode_exit, Exit, ExitError, FaultLabel};
 pub use fp::{FpAction, FpError, FpOwner, FpPolicy, FpStats, VcpuFp};
 pub use fpservice::{BeginStep, FpService, ServiceStats};
 pub use image::{arm64_image, elf_layout, Arm64Image, ImageError, Segment};
+pub use inject::{exception_entry, vector_offset, Entry, GuestException, LogOnce};
 pub use mmio::{MmioDevice, MmioError};
 pub use proto::{FpServiceError, FpServiceOp, SavebackError, SavebackOp};
 pub use psci::{handle_psci, Cpus, Power, PsciOutcome};

@@ -5,7 +5,7 @@
 //! devices.
 //!
 //! ```xml
-//! <board name="qemu_virt_aarch64" gic="v2" uart="pl011" uart_irq="33">
+//! <board name="qemu_virt_aarch64" gic="v2" uart="pl011" uart_irq="33" on_vm_stop="power-off">
 //!     <system>   memory regions        </system>
 //!     <vmm>      maps and irqs of vmm  </vmm>
 //!     <virtual_machine> maps of the VM </virtual_machine>
@@ -25,6 +25,26 @@ pub enum UartKind {
     Imx,
 }
 
+/// What the VMM does once it has stopped the VM for an error it cannot recover from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnVmStop {
+    /// PSCI SYSTEM_OFF: the run ends (emulated boards, where a test harness waits).
+    PowerOff,
+    /// Keep serving the rest of the system (fp-service, the NEON workers): the default.
+    Serve,
+}
+
+impl OnVmStop {
+    /// `power-off` or `serve`, as `<board on_vm_stop>` and LAZYFP_ON_VM_STOP spell it.
+    pub fn parse(v: &str) -> Option<Self> {
+        match v {
+            "power-off" => Some(Self::PowerOff),
+            "serve" => Some(Self::Serve),
+            _ => None,
+        }
+    }
+}
+
 /// One board's facts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Board {
@@ -34,6 +54,8 @@ pub struct Board {
     pub uart: UartKind,
     /// The console UART's interrupt (an `<irq>` of the VMM in the board file).
     pub uart_irq: u64,
+    /// `on_vm_stop`, optional: `serve` unless the board file says `power-off`.
+    pub on_vm_stop: OnVmStop,
     /// The text of the `<system>`, `<vmm>` and `<virtual_machine>` children, as written.
     system: String,
     vmm: String,
@@ -183,11 +205,16 @@ pub fn parse_board(file: &str, xml: &str, name: &str) -> Result<Board, BoardErro
     };
     let irq_text = attr("uart_irq")?;
     let uart_irq = parse_number(irq_text).ok_or_else(|| bad("uart_irq", irq_text))?;
+    let on_vm_stop = match root.attribute("on_vm_stop") {
+        None => OnVmStop::Serve,
+        Some(v) => OnVmStop::parse(v).ok_or_else(|| bad("on_vm_stop", v))?,
+    };
     let mut board = Board {
         name: name.to_owned(),
         gic,
         uart,
         uart_irq,
+        on_vm_stop,
         system: String::new(),
         vmm: String::new(),
         vm: String::new(),
@@ -314,6 +341,7 @@ mod tests {
                         (GicVersion::V2, UartKind::Pl011, Some(0x0900_0000))
                     );
                     assert!(gicv && vmm.irqs.iter().any(|i| i.irq == 30));
+                    assert_eq!(board.on_vm_stop, OnVmStop::PowerOff, "QEMU: the run ends");
                 }
                 _ => {
                     assert_eq!(
@@ -328,6 +356,7 @@ mod tests {
                         !vmm.irqs.iter().any(|i| i.irq == 30),
                         "no user-level physical timer"
                     );
+                    assert_eq!(board.on_vm_stop, OnVmStop::Serve, "{name}: a real board");
                 }
             }
         }
@@ -344,11 +373,23 @@ mod tests {
         assert!(load_board(&dir, "../system").is_err());
         let f = "b.xml";
         let ok = r#"<board name="b" gic="v3" uart="imx" uart_irq="59"><vmm /></board>"#;
-        parse_board(f, ok, "b").unwrap();
+        assert_eq!(parse_board(f, ok, "b").unwrap().on_vm_stop, OnVmStop::Serve);
+        let off = ok.replace(
+            "uart_irq=\"59\"",
+            "uart_irq=\"59\" on_vm_stop=\"power-off\"",
+        );
+        assert_eq!(
+            parse_board(f, &off, "b").unwrap().on_vm_stop,
+            OnVmStop::PowerOff
+        );
         for (xml, want) in [
             (ok.replace("v3", "v4"), "<board gic=\"v4\">: unknown value"),
             (ok.replace(" uart=\"imx\"", ""), "needs uart=\"...\""),
             (ok.replace("59", "fifty"), "<board uart_irq=\"fifty\">"),
+            (
+                ok.replace("59\"", "59\" on_vm_stop=\"halt\""),
+                "<board on_vm_stop=\"halt\">: unknown value",
+            ),
             (
                 ok.replace("<vmm />", "<vmmm />"),
                 "b.xml:1: <vmmm> under <board>",

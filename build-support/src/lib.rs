@@ -16,7 +16,7 @@ mod variant;
 use std::path::Path;
 
 pub use board::{
-    apply_board, load_board, parse_board, supported_boards, Board, BoardError, UartKind,
+    apply_board, load_board, parse_board, supported_boards, Board, BoardError, OnVmStop, UartKind,
 };
 pub use cargo::{env_sdk, pd_link_args, rerun_env};
 pub use codegen::sdf_rs;
@@ -65,8 +65,12 @@ pub fn board_rs(board: &Board) -> String {
         UartKind::Pl011 => "Pl011",
         UartKind::Imx => "Imx",
     };
+    let on_vm_stop = match board.on_vm_stop {
+        OnVmStop::PowerOff => "PowerOff",
+        OnVmStop::Serve => "Serve",
+    };
     format!(
-        "\n/// The board the system is built for (boards/{0}.xml).\npub mod board {{\n    pub const NAME: &str = \"{0}\";\n    pub const GIC: crate::GicVersion = crate::GicVersion::{gic};\n    pub const UART: crate::sdf::UartKind = crate::sdf::UartKind::{uart};\n    pub const UART_IRQ: u64 = {1};\n}}\n",
+        "\n/// The board the system is built for (boards/{0}.xml).\npub mod board {{\n    pub const NAME: &str = \"{0}\";\n    pub const GIC: crate::GicVersion = crate::GicVersion::{gic};\n    pub const UART: crate::sdf::UartKind = crate::sdf::UartKind::{uart};\n    pub const UART_IRQ: u64 = {1};\n    pub const ON_VM_STOP: crate::sdf::OnVmStop = crate::sdf::OnVmStop::{on_vm_stop};\n}}\n",
         board.name, board.uart_irq
     )
 }

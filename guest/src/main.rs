@@ -2,7 +2,8 @@
 //!
 //! 1. Exit kinds ([`exits`]): HVC and SMC hypercalls, PSCI, MMIO reads and writes, trapped
 //!    system registers, a CapFault, virtual-timer interrupts through the VGIC, a blocking WFI;
-//!    each answer is checked against `lazyfp::abi`.
+//!    each answer is checked against `lazyfp::abi`. Then the hostile steps ([`adversary`],
+//!    docs/hostile.md): mistakes on purpose, each answered as hardware would.
 //! 2. Secondary vCPUs ([`cpus`]): PSCI CPU_ON for vCPUs 1, 2, … until one does not exist; with
 //!    a vCPU 1, its SGI must wake vCPU 0 from WFI.
 //! 3. FP torture ([`fpu`]) on every vCPU at once, each with its own patterns: all of Q0–Q31,
@@ -18,6 +19,8 @@
 #[cfg(all(target_os = "none", not(target_arch = "aarch64")))]
 compile_error!("the test guest is an AArch64 program: build it for aarch64-unknown-none");
 
+#[cfg(all(target_os = "none", not(feature = "bench")))]
+mod adversary;
 // The benchmark guest uses only part of the test guest's instructions.
 #[cfg(target_os = "none")]
 #[cfg_attr(feature = "bench", allow(dead_code))]
@@ -63,6 +66,10 @@ fn tests() -> ! {
         vmm::fail(&failure);
     }
     println!("exit kinds ok");
+    if let Err(failure) = adversary::run() {
+        vmm::fail(&failure);
+    }
+    println!("hostile steps ok");
 
     let secondaries = match cpus::start_secondaries() {
         Ok(0) => 0,

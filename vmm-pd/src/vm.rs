@@ -13,14 +13,14 @@ use core::fmt;
 use lazyfp::abi::{self, hc, Verdict};
 use lazyfp::bundle::load_bundle;
 use lazyfp::psci::{handle_psci, is_psci, Cpus, PsciOutcome};
-use lazyfp::sdf::{vmm as sdf_vmm, FP_POLICY, NUM_CORES};
+use lazyfp::sdf::{vmm as sdf_vmm, OnVmStop, FP_POLICY, NUM_CORES};
 use lazyfp::virtio::{Effects, RamSlice};
 use lazyfp::{
-    decode_exit, Exit, ExitError, FpError, FpPolicy, FpTable, GicVersion, Injections, MmioDevice,
-    MmioError, Pl011, Power, SavebackError, SavebackOp, SysregError, TimerRegs, UartOutput, Vgic,
-    VirtioConsole, MAX_VCPUS,
+    decode_exit, exception_entry, Exit, ExitError, FpError, FpPolicy, FpTable, GicVersion,
+    GuestException, Injections, LogOnce, MmioDevice, MmioError, Pl011, Power, SavebackError,
+    SavebackOp, SysregAccess, TimerRegs, UartOutput, Vgic, VirtioConsole, MAX_VCPUS,
 };
-use microkit_rt::{notify, print, Child, Frame, MessageInfo, UserContext};
+use microkit_rt::{notify, print, Child, MessageInfo, UserContext};
 
 use crate::regs;
 use crate::vcpu::{reg, reg_name, Vcpu, SPSR_EL1H_MASKED};
@@ -63,8 +63,12 @@ pub enum VmmError {
     Exit(ExitError),
     Kernel(microkit_rt::Error),
     Fp(FpError),
-    Mmio { addr: u64, pc: u64, err: MmioError },
-    Sysreg { pc: u64, err: SysregError },
+    /// An instruction fetch from the very vector an injected exception enters: the guest can
+    /// take no exception, and re-injecting would loop for ever.
+    VectorFault {
+        vbar: u64,
+        pc: u64,
+    },
     Image(lazyfp::bundle::BundleError),
     Gic(lazyfp::GicError),
     UnknownChild(u8),
@@ -76,12 +80,10 @@ impl fmt::Display for VmmError {
             Self::Exit(e) => write!(f, "{e}"),
             Self::Kernel(e) => write!(f, "seL4 call failed: {e}"),
             Self::Fp(e) => write!(f, "{e}"),
-            Self::Mmio { addr, pc, err } => {
-                write!(f, "mmio at {addr:#x}: {err} (guest pc {pc:#x})")
-            }
-            Self::Sysreg { pc, err } => {
-                write!(f, "trapped system register {err} (guest pc {pc:#x})")
-            }
+            Self::VectorFault { vbar, pc } => write!(
+                f,
+                "the guest's exception vector at {pc:#x} cannot be fetched (VBAR_EL1 {vbar:#x})"
+            ),
             Self::Image(e) => write!(f, "{e}"),
             Self::Gic(e) => write!(f, "{e}"),
             Self::UnknownChild(c) => write!(f, "fault from unknown child {c}"),
@@ -138,8 +140,10 @@ pub struct Vm {
     uart_line: bool,
     /// The batched console (virtio-mmio); console input goes to it once its driver is up.
     virtio: VirtioConsole,
-    /// Unclaimed guest-physical addresses already reported (each is logged once).
-    unclaimed_logged: heapless::Vec<u64, 8>,
+    /// Guest-physical addresses whose aborts or refused accesses were reported (once each).
+    addr_logged: LogOnce<u64, 16>,
+    /// Encodings of trapped system registers answered with UNDEF (reported once each).
+    sysreg_logged: LogOnce<(u8, u8, u8, u8, u8), 16>,
     vgic: Vgic,
     ptimer: TimerRegs,
     report: GuestReport,
@@ -177,7 +181,8 @@ impl Vm {
             uart: Pl011::default(),
             uart_line: false,
             virtio: VirtioConsole::default(),
-            unclaimed_logged: heapless::Vec::new(),
+            addr_logged: LogOnce::default(),
+            sysreg_logged: LogOnce::default(),
             vgic: vgic.unwrap_or_else(|_| Vgic::new(GIC, &[0]).expect("one vCPU")),
             ptimer: TimerRegs::default(),
             report: GuestReport::default(),
@@ -193,7 +198,7 @@ impl Vm {
         });
         if let Err(e) = mapped.and_then(|()| vm.reset()) {
             say!("lazyfp: cannot start the guest: {e}");
-            say!("lazyfp: guest exited: FAIL setup");
+            vm.stop(None, e);
         }
         vm
     }
@@ -295,14 +300,35 @@ impl Vm {
             Ok(Resume::Reset) => {
                 self.stop_all();
                 say!("lazyfp: guest reset");
-                self.reset()?;
+                if let Err(e) = self.reset() {
+                    self.stop(Some(i), e);
+                }
                 Ok(None)
             }
             Err(e) => {
-                self.diagnose(i, e);
-                self.stop_all();
-                say!("lazyfp: guest exited: FAIL vmm stopped the guest: {e}");
+                self.stop(Some(i), e);
                 Ok(None)
+            }
+        }
+    }
+
+    /// The VMM cannot go on with the VM (`e`, met serving vCPU `i` if any): diagnostics, every
+    /// vCPU stopped, the closing counters and a FAIL verdict, then what the board file's
+    /// `on_vm_stop` says: power the system off, or keep serving the rest of it.
+    fn stop(&mut self, i: Option<usize>, e: VmmError) {
+        if let Some(i) = i {
+            self.diagnose(i, e);
+        }
+        self.stop_all();
+        self.counters();
+        say!("lazyfp: guest exited: FAIL vmm stopped the guest: {e}");
+        match lazyfp::sdf::board::ON_VM_STOP {
+            OnVmStop::PowerOff => {
+                say!("lazyfp: vm stopped: powering the system off (on_vm_stop=power-off)");
+                power_off();
+            }
+            OnVmStop::Serve => {
+                say!("lazyfp: vm stopped: the VMM keeps serving (on_vm_stop=serve)");
             }
         }
     }
@@ -355,10 +381,9 @@ impl Vm {
                     self.deliver(&out)?;
                     return Ok(RESUME);
                 }
-                let value = self
-                    .ptimer
-                    .access(access, ctx.gpr(access.rt))
-                    .map_err(|err| VmmError::Sysreg { pc, err })?;
+                let Ok(value) = self.ptimer.access(access, ctx.gpr(access.rt)) else {
+                    return self.undef_sysreg(i, access, pc);
+                };
                 if let Some(val) = value {
                     ctx.set_gpr(access.rt, val);
                 }
@@ -410,9 +435,22 @@ impl Vm {
                 regs::advance_and_write(v.tcb, &mut ctx, 4)?;
                 Ok(RESUME)
             }
-            Exit::AbortNoSyndrome { esr, addr, pc, .. } => {
-                say!("lazyfp: vmm: abort at {addr:#x} without syndrome (guest pc {pc:#x})");
-                Err(VmmError::Exit(ExitError::UnhandledEc(esr)))
+            Exit::AbortNoSyndrome {
+                esr,
+                addr,
+                pc,
+                prefetch,
+            } => {
+                let v = &mut self.vcpus[i];
+                v.stats.mmio += 1;
+                if !prefetch && esr.cm() {
+                    // Cache maintenance by VA of an address without memory: nothing to
+                    // maintain; KVM steps over it too.
+                    let mut ctx = regs::read(v.tcb, 1)?;
+                    regs::advance_and_write(v.tcb, &mut ctx, 1)?;
+                    return Ok(RESUME);
+                }
+                self.external_abort(i, pc, addr, prefetch, esr.wnr())
             }
         }
     }
@@ -622,79 +660,91 @@ impl Vm {
     ) -> Result<Resume, VmmError> {
         self.vcpus[i].stats.mmio += 1;
         let tcb = self.vcpus[i].tcb;
+        let Some(dev) = self.device_at(addr) else {
+            return self.external_abort(i, pc, addr, false, access.write);
+        };
         let count = regs::words_for(access.srt);
         let mut ctx = regs::read(tcb, count)?;
-        let err = |err| VmmError::Mmio { addr, pc, err };
-        let gicd_size = self.vgic.version().dist_size();
-        let gicd = addr
-            .checked_sub(abi::GUEST_GICD_BASE)
-            .filter(|off| *off < gicd_size);
-        let gicr = addr
-            .checked_sub(abi::GUEST_GICR_BASE)
-            .filter(|off| *off < self.vgic.redist_size());
+        let mut out = Injections::new();
+        let mut fx = Effects::default();
+        let value = access.write.then(|| ctx.gpr(access.srt));
+        let result = self.device_access(i, dev, access.size, value, &mut out, &mut fx);
+        self.deliver(&out)?;
+        self.virtio_effects(fx)?;
+        if dev.device == Device::Uart {
+            self.update_uart_irq()?;
+        }
+        let raw = result.unwrap_or_else(|err| {
+            // What a device does with a register it does not have (or not at that size):
+            // reads as zero, ignores writes, like QEMU's models of these devices.
+            if self.addr_logged.first(addr) {
+                say!("lazyfp: guest access of {dev} at {addr:#x}: {err} (vcpu{i} pc {pc:#x}): read as zero / write ignored");
+            }
+            0
+        });
         if access.write {
-            let value = ctx.gpr(access.srt);
-            if let Some(off) = self.uart.claims(addr) {
-                if access.size > 4 {
-                    return Err(err(MmioError::BadRegister {
-                        offset: off,
-                        size: access.size,
-                    }));
-                }
-                if let UartOutput::Byte(b) = self.uart.write_reg(off, value).map_err(err)? {
+            // Only the PC changes: write just that word.
+            regs::advance_and_write(tcb, &mut ctx, 1)?;
+        } else {
+            regs::complete_load(tcb, &mut ctx, access, raw)?;
+        }
+        Ok(RESUME)
+    }
+
+    /// The emulated device at guest-physical `addr`, with the offset into it.
+    fn device_at(&self, addr: u64) -> Option<DeviceAt> {
+        let inside = |base: u64, size: u64| addr.checked_sub(base).filter(|off| *off < size);
+        if let Some(off) = self.uart.claims(addr) {
+            Some(Device::Uart.at(off))
+        } else if let Some(off) = VirtioConsole::claims(addr) {
+            Some(Device::Virtio.at(off))
+        } else if let Some(off) = inside(abi::GUEST_GICD_BASE, self.vgic.version().dist_size()) {
+            Some(Device::Gicd.at(off))
+        } else {
+            inside(abi::GUEST_GICR_BASE, self.vgic.redist_size()).map(|off| Device::Gicr.at(off))
+        }
+    }
+
+    /// One emulated access by vCPU `i`: a write of `value` (None: a read, whose raw value is
+    /// returned). Interrupts it makes ready go into `out`, what the virtio console asks for
+    /// into `fx`.
+    fn device_access(
+        &mut self,
+        i: usize,
+        dev: DeviceAt,
+        size: u8,
+        value: Option<u64>,
+        out: &mut Injections,
+        fx: &mut Effects,
+    ) -> Result<u64, MmioError> {
+        let off = dev.offset;
+        if dev.device == Device::Uart && size > 4 {
+            return Err(MmioError::BadRegister { offset: off, size });
+        }
+        match (dev.device, value) {
+            (Device::Uart, Some(v)) => {
+                if let UartOutput::Byte(b) = self.uart.write_reg(off, v)? {
                     crate::console::guest_byte(b);
                 }
-                self.update_uart_irq()?;
-            } else if let Some(off) = VirtioConsole::claims(addr) {
+                Ok(0)
+            }
+            (Device::Uart, None) => self.uart.read(off, size),
+            (Device::Virtio, Some(v)) => {
                 let mut ram = RamSlice {
                     base: abi::GUEST_RAM_BASE,
                     bytes: &mut *self.ram,
                 };
-                let fx = self
+                *fx = self
                     .virtio
-                    .write(
-                        off,
-                        access.size,
-                        value,
-                        &mut ram,
-                        &mut crate::console::guest_byte,
-                    )
-                    .map_err(err)?;
-                self.virtio_effects(fx)?;
-            } else if let Some(off) = gicd {
-                let mut out = Injections::new();
-                self.vgic
-                    .dist_write(i, off, access.size, value, &mut out)
-                    .map_err(err)?;
-                self.deliver(&out)?;
-            } else if let Some(off) = gicr {
-                let mut out = Injections::new();
-                self.vgic
-                    .redist_write(off, access.size, value, &mut out)
-                    .map_err(err)?;
-                self.deliver(&out)?;
-            } else {
-                return self.external_abort(i, addr, ctx, true);
+                    .write(off, size, v, &mut ram, &mut crate::console::guest_byte)?;
+                Ok(0)
             }
-            // Only the PC changes: write just that word.
-            regs::advance_and_write(tcb, &mut ctx, 1)?;
-        } else {
-            let raw = if let Some(off) = self.uart.claims(addr) {
-                let v = self.uart.read(off, access.size).map_err(err)?;
-                self.update_uart_irq()?;
-                v
-            } else if let Some(off) = VirtioConsole::claims(addr) {
-                self.virtio.read(off, access.size).map_err(err)?
-            } else if let Some(off) = gicd {
-                self.vgic.dist_read(i, off, access.size).map_err(err)?
-            } else if let Some(off) = gicr {
-                self.vgic.redist_read(off, access.size).map_err(err)?
-            } else {
-                return self.external_abort(i, addr, ctx, false);
-            };
-            regs::complete_load(tcb, &mut ctx, access, raw)?;
+            (Device::Virtio, None) => self.virtio.read(off, size),
+            (Device::Gicd, Some(v)) => self.vgic.dist_write(i, off, size, v, out).map(|()| 0),
+            (Device::Gicd, None) => self.vgic.dist_read(i, off, size),
+            (Device::Gicr, Some(v)) => self.vgic.redist_write(off, size, v, out).map(|()| 0),
+            (Device::Gicr, None) => self.vgic.redist_read(off, size),
         }
-        Ok(RESUME)
     }
 
     /// The ticker signalled: how long its notification waited.
@@ -768,55 +818,104 @@ impl Vm {
         }
     }
 
-    /// A guest access where no device is: what hardware gives, a synchronous external abort
-    /// taken at the guest's EL1 (ESR_EL1, FAR_EL1, ELR_EL1, SPSR_EL1, then its vector). Logged
+    /// A guest access to `addr` that hardware answers with a synchronous external abort: where
+    /// no device is, or (without an instruction syndrome, ISV = 0) one the VMM cannot emulate:
+    /// load/store pairs, writeback forms, SIMD registers. `fetch`: an instruction fetch. Logged
     /// once per address.
-    ///
-    /// seL4 reads and writes a VCPU's EL1 registers in its saved copy when the VCPU is not
-    /// loaded on the VMM's core; for a vCPU loaded on another core that copy can be stale.
     fn external_abort(
         &mut self,
         i: usize,
+        pc: u64,
         addr: u64,
-        mut ctx: Frame,
+        fetch: bool,
         write: bool,
     ) -> Result<Resume, VmmError> {
-        if !self.unclaimed_logged.contains(&addr) {
-            let pc = ctx.pc();
-            say!(
-                "lazyfp: guest {} at {addr:#x} where no device is (vcpu{i} pc {pc:#x}): external abort",
-                if write { "write" } else { "read" }
-            );
-            let _ = self.unclaimed_logged.push(addr);
+        if self.addr_logged.first(addr) {
+            let kind = match (fetch, write) {
+                (true, _) => "fetch",
+                (false, true) => "write",
+                (false, false) => "read",
+            };
+            match self.device_at(addr) {
+                Some(dev) => say!(
+                    "lazyfp: guest {kind} of {dev} at {addr:#x} without syndrome (ISV=0; vcpu{i} pc {pc:#x}): external abort"
+                ),
+                None => say!(
+                    "lazyfp: guest {kind} at {addr:#x} where no device is (vcpu{i} pc {pc:#x}): external abort"
+                ),
+            }
         }
+        let exc = if fetch {
+            GuestException::InstrAbort { addr }
+        } else {
+            GuestException::DataAbort { addr, write }
+        };
+        self.inject(i, exc)
+    }
+
+    /// A trapped system register the VMM does not emulate: what hardware gives for a register
+    /// that does not exist, UNDEF at the guest's EL1 with ELR_EL1 at the instruction. Logged
+    /// once per encoding.
+    fn undef_sysreg(
+        &mut self,
+        i: usize,
+        access: SysregAccess,
+        pc: u64,
+    ) -> Result<Resume, VmmError> {
+        if self.sysreg_logged.first(access.key()) {
+            say!(
+                "lazyfp: guest {} (vcpu{i} pc {pc:#x}): not emulated, UNDEF",
+                lazyfp::SysregError::Unhandled(access)
+            );
+        }
+        self.inject(i, GuestException::Undef)
+    }
+
+    /// Makes vCPU `i` take `exc` at its EL1, as hardware raises it: ESR_EL1 (and FAR_EL1 for
+    /// an abort), ELR_EL1 = the faulting instruction, SPSR_EL1 = the guest's PSTATE, then
+    /// PC = VBAR_EL1 + the vector for that PSTATE, in EL1h with DAIF masked.
+    ///
+    /// seL4 reads and writes a VCPU's EL1 registers in its saved copy when the VCPU is not
+    /// loaded on the VMM's core; for a vCPU loaded on another core that copy can be stale.
+    fn inject(&mut self, i: usize, exc: GuestException) -> Result<Resume, VmmError> {
         let v = &self.vcpus[i];
-        let f = regs::read(v.tcb, 3)?;
+        let mut f = regs::read(v.tcb, 3)?;
         let (pc, spsr) = (f.pc(), f.get(UserContext::SPSR));
-        let from_el1 = spsr & 0b1100 == 0b0100;
-        // EC: data abort from the same EL (0x25) or a lower one (0x24); IL; DFSC 0x10:
-        // synchronous external abort; WnR.
-        let ec: u64 = if from_el1 { 0x25 } else { 0x24 };
-        let esr = ec << 26 | 1 << 25 | (write as u64) << 6 | 0x10;
+        let entry = exception_entry(exc, spsr);
         let vbar = v.obj.read_reg(reg::VBAR)?;
-        v.obj.write_reg(reg::ESR, esr)?;
-        v.obj.write_reg(reg::FAR, addr)?;
+        let vector = vbar.wrapping_add(entry.vector_offset);
+        if matches!(exc, GuestException::InstrAbort { addr } if addr == vector || pc == vector) {
+            return Err(VmmError::VectorFault { vbar, pc });
+        }
+        v.obj.write_reg(reg::ESR, entry.esr)?;
+        if let Some(far) = entry.far {
+            v.obj.write_reg(reg::FAR, far)?;
+        }
         v.obj.write_reg(reg::ELR, pc)?;
         v.obj.write_reg(reg::SPSR, spsr)?;
-        // Current EL with SP_ELx: +0x200; EL1t: +0x000; from EL0 (AArch64): +0x400.
-        let offset = match spsr & 0b1111 {
-            0b0101 => 0x200,
-            0b0100 => 0x000,
-            _ => 0x400,
-        };
-        ctx = f;
-        ctx.set_pc(vbar + offset);
-        ctx.set(UserContext::SPSR, SPSR_EL1H_MASKED);
-        v.tcb.write_frame(&ctx, 3)?;
+        f.set_pc(vector);
+        f.set(UserContext::SPSR, SPSR_EL1H_MASKED);
+        v.tcb.write_frame(&f, 3)?;
         Ok(RESUME)
     }
 
-    /// The run's closing lines: per vCPU, per core, then the totals the harness judges.
+    /// The run's closing lines: the counters, then the guest's verdict.
     fn finish(&mut self) {
+        self.counters();
+        match self.report.verdict {
+            Some((Verdict::Pass, _, _)) => say!("lazyfp: guest exited: PASS"),
+            Some((Verdict::Fail(why), a, b)) => {
+                say!(
+                    "lazyfp: guest exited: FAIL {} (got {a:#x}, expected {b:#x})",
+                    why.as_str()
+                )
+            }
+            None => say!("lazyfp: guest exited: off (no verdict reported)"),
+        }
+    }
+
+    /// The counters the harness judges: per vCPU, per core, then the totals.
+    fn counters(&mut self) {
         let mut total = crate::vcpu::ExitStats::default();
         let mut fp = lazyfp::FpStats::default();
         let (mut iters, mut mismatches, mut bad, mut reported) = (0, 0, abi::NO_BAD_REGISTER, 0);
@@ -916,16 +1015,47 @@ impl Vm {
             }
             say!();
         }
-        match self.report.verdict {
-            Some((Verdict::Pass, _, _)) => say!("lazyfp: guest exited: PASS"),
-            Some((Verdict::Fail(why), a, b)) => {
-                say!(
-                    "lazyfp: guest exited: FAIL {} (got {a:#x}, expected {b:#x})",
-                    why.as_str()
-                )
-            }
-            None => say!("lazyfp: guest exited: off (no verdict reported)"),
+        let dropped = self.addr_logged.dropped() + self.sysreg_logged.dropped();
+        if dropped > 0 {
+            say!("lazyfp: {dropped} guest mistakes beyond the first ones were not logged");
         }
+    }
+}
+
+/// The devices the VMM emulates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Device {
+    Uart,
+    Virtio,
+    Gicd,
+    Gicr,
+}
+
+impl Device {
+    const fn at(self, offset: u64) -> DeviceAt {
+        DeviceAt {
+            device: self,
+            offset,
+        }
+    }
+}
+
+/// An emulated device and an offset into its frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DeviceAt {
+    device: Device,
+    offset: u64,
+}
+
+impl fmt::Display for DeviceAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.device {
+            Device::Uart => "the PL011",
+            Device::Virtio => "the virtio console",
+            Device::Gicd => "the distributor",
+            Device::Gicr => "a redistributor",
+        };
+        write!(f, "{name} (offset {:#x})", self.offset)
     }
 }
 
