@@ -22,11 +22,18 @@ imx8mp_evk) machine=imx8mp-evk min_major=11 ;;
     exit 1
     ;;
 esac
-if [ "$board" = qemu_virt_aarch64 ] || [ ! -x "$cached" ]; then
+# SMP runs need QEMU >= 11 as well: Debian 12's 7.2 stalls in Microkit's loader under -icount.
+if { [ "$board" = qemu_virt_aarch64 ] && [ "$smp" -le 1 ]; } || [ ! -x "$cached" ]; then
     qemu=${QEMU:-qemu-system-aarch64}
 else
     qemu=${QEMU:-$cached}
 fi
+# SMP runs one emulated core at a time, timed by instructions (-icount shift=0). QEMU's default
+# (one host thread per core) on a host with fewer free cores than -smp stretches every hand-over
+# of seL4's big kernel lock (a FIFO spin lock) to a host time slice: the four-core systems then
+# crawl (docs/design.md, "SMP under QEMU").
+icount=()
+if [ "$smp" -gt 1 ] && [[ " $* " != *" -icount "* ]]; then icount=(-icount shift=0); fi
 
 if [ "${1:-}" = --check ]; then
     version=$("$qemu" --version 2>/dev/null | sed -n '1s/^QEMU emulator version \([0-9.]*\).*/\1/p') || true
@@ -48,7 +55,7 @@ img=${1:?usage: qemu.sh LOADER_IMG [QEMU ARGS...] | qemu.sh --check}
 shift
 if [ "$board" = qemu_virt_aarch64 ]; then
     exec "$qemu" -machine virt,virtualization=on -cpu cortex-a53 -m size=2G \
-        -smp "$smp" -nographic -serial mon:stdio -no-reboot \
+        -smp "$smp" "${icount[@]}" -nographic -serial mon:stdio -no-reboot \
         -device loader,file="$img",addr=0x70000000,cpu-num=0 "$@"
 fi
 
@@ -57,7 +64,5 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 image=${img%.img}.Image dtb=${img%.img}.dtb
 cargo run --quiet --manifest-path "$root/Cargo.toml" -p lazyfp-imxboot -- \
     --loader "$img" --image-out "$image" --dtb-out "$dtb" --ram-size 6G --cores "$smp"
-icount=()
-if [ "$smp" -gt 1 ] && [[ " $* " != *" -icount "* ]]; then icount=(-icount shift=0); fi
 exec "$qemu" -machine imx8mp-evk -m 6G -smp "$smp" "${icount[@]}" -nographic \
     -serial null -serial mon:stdio -no-reboot -kernel "$image" -dtb "$dtb" "$@"
