@@ -56,7 +56,7 @@ PD_TARGET_HARD := aarch64-unknown-none
 VMM_TARGET := $(if $(filter eager,$(FP_POLICY)),$(PD_TARGET_HARD),$(PD_TARGET_SOFT))
 QEMU_SMP ?= $(if $(findstring smp,$(MICROKIT_CONFIG)),4,1)
 
-.PHONY: bench all loader.img run test test-boards test-smp test-smp4 test-scripts test-host test-aarch64 test-elves system-test fuzz fuzz-smoke sdf pds prereqs sdk-check clean
+.PHONY: bench all loader.img run test test-boards test-smp test-smp1 test-scripts test-host test-aarch64 test-elves system-test fuzz fuzz-smoke sdf pds prereqs sdk-check clean
 all: loader.img
 loader.img: $(OUT)/loader.img
 
@@ -144,13 +144,11 @@ test-elves: prereqs
 # shell once. On the SMP configs (4 cores) the VM has SMP_VCPUS vCPUs (vCPU i on core i) and
 # fp-service runs on core 1, so exits, save-backs and NEON sections cross cores. Each verdict
 # line names board, config, policy and guest.
-SYSTEM_CONFIGS ?= debug release
-# The SMP configs (`make test-smp`) are not in `make test`: they run under -icount shift=0 on one
-# host thread (README, Limits), about 5 minutes per four-vCPU test-guest boot here. SMP_VCPUS
-# vCPUs there; 1 by default, `make test-smp4` runs four.
-SMP_VCPUS ?= 1
-# Torture iterations per vCPU on the SMP configs.
-SMP_TORTURE_ITERS ?= $(if $(filter 1,$(SMP_VCPUS)),$(LAZYFP_TORTURE_ITERS),25000)
+# The SMP configs run under -icount shift=0 on one host thread (README, Limits): SMP_VCPUS vCPUs
+# there (one per core), SMP_TORTURE_ITERS torture iterations each.
+SYSTEM_CONFIGS ?= debug release smp-debug smp-release
+SMP_VCPUS ?= 4
+SMP_TORTURE_ITERS ?= $(if $(filter 1,$(SMP_VCPUS)),$(LAZYFP_TORTURE_ITERS),5000)
 # QEMU boots at a time (each uses one host core).
 BOOT_JOBS ?= 2
 # Also boot this i.MX8M board (QEMU's imx8mp-evk) when the SDK has it and scripts/qemu.sh --check
@@ -176,31 +174,37 @@ system-test:
 	    linux=yes; case " $(LINUX_SKIP_BOARDS) " in *" $$b "*) linux=; \
 	        echo "############ lazyfp: LINUX SYSTEM TESTS SKIPPED for $$b: $(LINUX_SKIP_WHY) ############";; esac; \
 	    for cfg in $(SYSTEM_CONFIGS); do \
+	        case $$b-$$cfg in $(MICROKIT_BOARD)-*) ;; *-smp-*) \
+	            echo "############ lazyfp: SYSTEM TEST SKIPPED for $$b $$cfg: SMP runs on QEMU virt only in make test ############"; continue;; esac; \
 	        if [ ! -d "$(MICROKIT_SDK)/board/$$b/$$cfg" ]; then \
 	            echo "############ lazyfp: SYSTEM TEST SKIPPED for $$b $$cfg: the SDK has no such config ############"; continue; fi; \
+	        if [ "$${cfg#smp-}" != "$$cfg" ] && ! why=$$(MICROKIT_BOARD=$$b QEMU_SMP=4 scripts/qemu.sh --check 2>&1); then \
+	            echo "############ lazyfp: SYSTEM TEST SKIPPED for $$b $$cfg: $$why ############"; continue; fi; \
 	        case $$cfg in \
 	            smp-*) n=$(SMP_VCPUS); iters=$(SMP_TORTURE_ITERS); smp=4; set_="fp_service.cpu=1"; v=-smp$(SMP_VCPUS);; \
 	            *) n=1; iters=$(LAZYFP_TORTURE_ITERS); smp=1; set_=; v=;; \
 	        esac; \
 	        for pol in lazy eager; do \
 	            d=$(BUILD_DIR)/$$b/$$cfg; \
+	            cd_=$(abspath $(BUILD_DIR))/cargo/$$b-$$cfg-$$pol$$v; \
 	            $(MAKE) --no-print-directory loader.img MICROKIT_BOARD=$$b MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=test LAZYFP_TORTURE_ITERS=$$iters \
-	                VCPUS=$$n SDF_SET="$$set_" VARIANT=$$pol$$v; \
+	                VCPUS=$$n SDF_SET="$$set_" VARIANT=$$pol$$v CARGO_DIR=$$cd_; \
 	            echo "$$b $$cfg $$pol test|$$n|$$smp|system-test.sh|$$d/$$pol$$v/loader.img $$d/$$pol$$v/serial.log $$pol $(TEST_TIMEOUT) $$((iters * n))" >>$$list; \
 	            [ -n "$$linux" ] || continue; \
 	            $(MAKE) --no-print-directory loader.img MICROKIT_BOARD=$$b MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=linux \
-	                VCPUS=$$n SDF_SET="$$set_" VARIANT=$$pol-linux$$v \
+	                VCPUS=$$n SDF_SET="$$set_" VARIANT=$$pol-linux$$v CARGO_DIR=$$cd_ \
 	                LINUX_BOOTARGS="$(LINUX_BOOTARGS) lazyfp.test=fpstress:$(LINUX_TEST_SECONDS)"; \
 	            echo "$$b $$cfg $$pol linux|$$n|$$smp|linux-test.sh|$$d/$$pol-linux$$v/loader.img $$d/$$pol-linux$$v/serial.log $$pol $(TEST_TIMEOUT)" >>$$list; \
 	        done; \
 	    done; \
 	    done; \
 	    case " $(LINUX_SKIP_BOARDS) " in *" $(MICROKIT_BOARD) "*) ;; *) \
-	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=debug FP_POLICY=lazy GUEST=linux VARIANT=lazy-shell; \
+	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=debug FP_POLICY=lazy GUEST=linux VARIANT=lazy-shell \
+	        CARGO_DIR=$(abspath $(BUILD_DIR))/cargo/$(MICROKIT_BOARD)-debug-lazy; \
 	    echo "$(MICROKIT_BOARD) debug lazy linux-shell|1|1|linux-shell-test.sh|$(BUILD_DIR)/$(MICROKIT_BOARD)/debug/lazy-shell/loader.img $(BUILD_DIR)/$(MICROKIT_BOARD)/debug/lazy-shell/shell.log $(TEST_TIMEOUT)" >>$$list;; \
 	    esac; \
 	    scripts/run-boots.sh $$list $(BOOT_JOBS); \
-	    case " $(SYSTEM_CONFIGS) " in *" smp-"*) ;; *) echo "############ lazyfp: SMP SYSTEM TESTS NOT RUN by make test (minutes per boot under -icount; README, Limits): run make test-smp or make test-smp4 ############";; esac; \
+	    case " $(SYSTEM_CONFIGS) " in *" smp-"*) ;; *) echo "############ lazyfp: SMP SYSTEM TESTS NOT RUN: SYSTEM_CONFIGS=$(SYSTEM_CONFIGS) has no smp- config ############";; esac; \
 	fi
 
 # The i.MX8 boards: loader.img for debug and release (the test guest), and their derived system
@@ -227,9 +231,9 @@ test-boards:
 # The SMP configs: one vCPU (its core's NEON worker, fp-service on core 1), and with a vCPU on
 # every core.
 test-smp:
-	$(MAKE) --no-print-directory system-test SYSTEM_CONFIGS="smp-debug smp-release" BOOT_JOBS=1 IMX_SYSTEM_BOARD=
-test-smp4:
-	$(MAKE) --no-print-directory system-test SYSTEM_CONFIGS="smp-debug smp-release" SMP_VCPUS=4 BOOT_JOBS=1 IMX_SYSTEM_BOARD=
+	$(MAKE) --no-print-directory system-test SYSTEM_CONFIGS="smp-debug smp-release" IMX_SYSTEM_BOARD=
+test-smp1:
+	$(MAKE) --no-print-directory system-test SYSTEM_CONFIGS="smp-debug smp-release" SMP_VCPUS=1 IMX_SYSTEM_BOARD=
 
 # ---- fuzzing (cargo-fuzz / libFuzzer on the host; README.md, "Fuzzing") ----
 # Every target for FUZZ_SECONDS each, one at a time (FUZZ_TARGETS: a subset); fuzz-smoke runs each

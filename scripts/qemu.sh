@@ -23,6 +23,7 @@ imx8mp_evk) machine=imx8mp-evk min_major=11 ;;
     ;;
 esac
 # SMP runs need QEMU >= 11 as well: Debian 12's 7.2 stalls in Microkit's loader under -icount.
+if [ "$board" = qemu_virt_aarch64 ] && [ "$smp" -gt 1 ]; then min_major=11; fi
 if { [ "$board" = qemu_virt_aarch64 ] && [ "$smp" -le 1 ]; } || [ ! -x "$cached" ]; then
     qemu=${QEMU:-qemu-system-aarch64}
 else
