@@ -278,6 +278,12 @@ bench: prereqs
 	    scripts/bench-run.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg/bench-linux/loader.img $(BENCH_DIR)/$$cfg-linux.log \
 	        $(TEST_TIMEOUT) "lazyfp: exitbench"; \
 	done
+	@set -e; if [ -d "$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/smp-release" ]; then for x in same cross; do \
+	    LAZYFP_WFI_SPIN=1 $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=smp-release FP_POLICY=lazy VARIANT=bench-$$x \
+	        GUEST_FEATURES=bench LAZYFP_TICKER=0 VCPUS=1 SDF_SET="$$([ $$x = cross ] && echo vmm.cpu=1)" >/dev/null; \
+	    QEMU_SMP=4 scripts/bench-run.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/smp-release/bench-$$x/loader.img \
+	        $(BENCH_DIR)/smp-release-$$x.log $(TEST_TIMEOUT); \
+	done; else echo "############ lazyfp: CROSS-CORE BENCH SKIPPED: the SDK has no smp-release ############"; fi
 	@set -e; for s in $(BENCH_IDLE_SECONDS); do \
 	    $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=debug FP_POLICY=lazy GUEST=linux VARIANT=bench-idle$$s \
 	        CARGO_DIR=$(abspath $(BUILD_DIR))/cargo/debug-bench-linux LINUX_BOOTARGS="$(LINUX_BOOTARGS) lazyfp.test=idle:$$s" >/dev/null; \
@@ -290,6 +296,7 @@ bench: prereqs
 	    $(BENCH_DIR)/release-lazy-latency.log $(BENCH_DIR)/release-eager-latency.log \
 	    $(BENCH_DIR)/debug-lazy-latency.log $(BENCH_DIR)/debug-eager-latency.log \
 	    $(BENCH_DIR)/release-wake.log $(BENCH_DIR)/debug-wake.log \
+	    $(wildcard $(BENCH_DIR)/smp-release-same.log $(BENCH_DIR)/smp-release-cross.log) \
 	    $(foreach s,$(BENCH_IDLE_SECONDS),$(BENCH_DIR)/debug-idle$(s).log)
 
 clean:
