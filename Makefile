@@ -296,7 +296,7 @@ bench: prereqs
 	    $(BENCH_DIR)/release-lazy-latency.log $(BENCH_DIR)/release-eager-latency.log \
 	    $(BENCH_DIR)/debug-lazy-latency.log $(BENCH_DIR)/debug-eager-latency.log \
 	    $(BENCH_DIR)/release-wake.log $(BENCH_DIR)/debug-wake.log \
-	    $(wildcard $(BENCH_DIR)/smp-release-same.log $(BENCH_DIR)/smp-release-cross.log) \
+	    $$(ls $(BENCH_DIR)/smp-release-same.log $(BENCH_DIR)/smp-release-cross.log 2>/dev/null) \
 	    $(foreach s,$(BENCH_IDLE_SECONDS),$(BENCH_DIR)/debug-idle$(s).log)
 
 clean:
