@@ -226,8 +226,8 @@ impl VirtioConsole {
         let bad = MmioError::BadRegister { offset, size };
         if offset >= R_CONFIG {
             // Config space: any size, within the struct; max_nr_ports = 1, the rest 0.
-            let end = offset + u64::from(size);
-            if !matches!(size, 1 | 2 | 4) || end > R_CONFIG + CONFIG_SIZE {
+            let end = offset.checked_add(u64::from(size));
+            if !matches!(size, 1 | 2 | 4) || end.is_none_or(|e| e > R_CONFIG + CONFIG_SIZE) {
                 return Err(bad);
             }
             let config: [u8; CONFIG_SIZE as usize] = [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0];
@@ -416,7 +416,7 @@ impl VirtioConsole {
         let q = &self.queues[qi];
         let queue = qi as u8;
         let mut idx = [0u8; 2];
-        if !ram.read(q.avail + 2, &mut idx) {
+        if !ram.read(q.avail.wrapping_add(2), &mut idx) {
             return Err(VirtioError::OutsideRam {
                 queue,
                 gpa: q.avail,
@@ -434,7 +434,7 @@ impl VirtioConsole {
                 seen: q.next,
             });
         }
-        let slot = q.avail + 4 + 2 * u64::from(q.next % q.num);
+        let slot = q.avail.wrapping_add(4 + 2 * u64::from(q.next % q.num));
         let mut head = [0u8; 2];
         if !ram.read(slot, &mut head) {
             return Err(VirtioError::OutsideRam { queue, gpa: slot });
@@ -454,7 +454,7 @@ impl VirtioConsole {
         if index >= q.num {
             return Err(VirtioError::BadChain { queue, index });
         }
-        let at = q.desc + 16 * u64::from(index);
+        let at = q.desc.wrapping_add(16 * u64::from(index));
         let mut d = [0u8; 16];
         if !ram.read(at, &mut d) {
             return Err(VirtioError::OutsideRam { queue, gpa: at });
@@ -475,7 +475,7 @@ impl VirtioConsole {
     ) -> Result<bool, VirtioError> {
         let q = self.queues[qi];
         let queue = qi as u8;
-        let slot = q.used + 4 + 8 * u64::from(q.next % q.num);
+        let slot = q.used.wrapping_add(4 + 8 * u64::from(q.next % q.num));
         let mut elem = [0u8; 8];
         elem[..4].copy_from_slice(&u32::from(head).to_le_bytes());
         elem[4..].copy_from_slice(&len.to_le_bytes());
@@ -485,7 +485,7 @@ impl VirtioConsole {
         let next = q.next.wrapping_add(1);
         // The element before the index that publishes it (the guest may poll from another core).
         core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
-        if !ram.write(q.used + 2, &next.to_le_bytes()) {
+        if !ram.write(q.used.wrapping_add(2), &next.to_le_bytes()) {
             return Err(VirtioError::OutsideRam { queue, gpa: q.used });
         }
         self.queues[qi].next = next;
