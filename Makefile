@@ -56,7 +56,7 @@ PD_TARGET_HARD := aarch64-unknown-none
 VMM_TARGET := $(if $(filter eager,$(FP_POLICY)),$(PD_TARGET_HARD),$(PD_TARGET_SOFT))
 QEMU_SMP ?= $(if $(findstring smp,$(MICROKIT_CONFIG)),4,1)
 
-.PHONY: bench all loader.img run test test-boards test-smp test-smp1 test-scripts test-host test-aarch64 test-elves system-test fuzz fuzz-smoke sdf pds prereqs sdk-check clean
+.PHONY: bench soak all loader.img run test test-boards test-smp test-smp1 test-scripts test-host test-aarch64 test-elves system-test fuzz fuzz-smoke sdf pds prereqs sdk-check clean
 all: loader.img
 loader.img: $(OUT)/loader.img
 
@@ -206,6 +206,33 @@ system-test:
 	    scripts/run-boots.sh $$list $(BOOT_JOBS); \
 	    case " $(SYSTEM_CONFIGS) " in *" smp-"*) ;; *) echo "############ lazyfp: SMP SYSTEM TESTS NOT RUN: SYSTEM_CONFIGS=$(SYSTEM_CONFIGS) has no smp- config ############";; esac; \
 	fi
+
+# Soak (not in make test or CI): the FP torture until about SOAK_EXITS exits (1.5 exits per
+# iteration) and Linux fpstress for SOAK_MINUTES, both policies, on release and, where the SDK has
+# it, smp-release with a vCPU per core; the closing counters and each run's exits per wall second.
+SOAK_MINUTES ?= 30
+SOAK_EXITS ?= 10000000
+SOAK_CONFIGS ?= release smp-release
+soak: prereqs
+	@if [ -z "$(MICROKIT_SDK)" ]; then echo "lazyfp: make soak needs a Microkit SDK: $(SDK_HINT)"; exit 1; fi
+	@set -e; list=$(BUILD_DIR)/soak.txt; mkdir -p $(BUILD_DIR); : >$$list; \
+	limit=$$(( $(SOAK_MINUTES) * 60 * 3 + 1800 )); \
+	for cfg in $(SOAK_CONFIGS); do \
+	    [ -d "$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/$$cfg" ] || { echo "############ lazyfp: SOAK SKIPPED for $$cfg: the SDK has no such config ############"; continue; }; \
+	    case $$cfg in smp-*) n=$(SMP_VCPUS); smp=4; set_="fp_service.cpu=1";; *) n=1; smp=1; set_=;; esac; \
+	    iters=$$(( $(SOAK_EXITS) * 2 / 3 / n )); \
+	    for pol in lazy eager; do \
+	        d=$(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg; cd_=$(abspath $(BUILD_DIR))/cargo/$(MICROKIT_BOARD)-$$cfg-$$pol-soak; \
+	        $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=test LAZYFP_TORTURE_ITERS=$$iters \
+	            VCPUS=$$n SDF_SET="$$set_" VARIANT=$$pol-soak CARGO_DIR=$$cd_ >/dev/null; \
+	        echo "$(MICROKIT_BOARD) $$cfg $$pol test-soak|$$n|$$smp|system-test.sh|$$d/$$pol-soak/loader.img $$d/$$pol-soak/serial.log $$pol $$limit $$((iters * n))" >>$$list; \
+	        $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=linux VCPUS=$$n SDF_SET="$$set_" \
+	            VARIANT=$$pol-linux-soak CARGO_DIR=$$cd_ LINUX_BOOTARGS="$(LINUX_BOOTARGS) lazyfp.test=fpstress:$$(( $(SOAK_MINUTES) * 60 ))" >/dev/null; \
+	        echo "$(MICROKIT_BOARD) $$cfg $$pol linux-soak|$$n|$$smp|linux-test.sh|$$d/$$pol-linux-soak/loader.img $$d/$$pol-linux-soak/serial.log $$pol $$limit" >>$$list; \
+	    done; \
+	done; \
+	scripts/run-boots.sh $$list $(BOOT_JOBS) | tee $(BUILD_DIR)/soak.log; \
+	scripts/soak-rates.sh $(BUILD_DIR)/soak.log
 
 # The i.MX8 boards: loader.img for debug and release (the test guest), and their derived system
 # descriptions carry the board's devices (i.MX UART2, GICv3: no GICv2 CPU interface map).
