@@ -465,10 +465,17 @@ impl Vm {
             return Ok(RESUME);
         }
         let v = &mut self.vcpus[i];
-        let deadline = v.timer_deadline()?.unwrap_or(u64::MAX);
-        if deadline <= microkit_rt::counter().0 {
-            // The timer has fired or is about to: its interrupt is on the way.
-            return Ok(RESUME);
+        let mut deadline = v.timer_deadline()?.unwrap_or(u64::MAX);
+        let (now, hz) = microkit_rt::counter();
+        if deadline <= now {
+            if v.core == sdf_vmm::CPU {
+                // The timer has fired or is about to: its interrupt is on the way.
+                return Ok(RESUME);
+            }
+            // A vCPU on another core: seL4 gave us its saved timer registers, which can be
+            // stale (a past deadline would make every WFI return at once). Sleep a bounded
+            // while instead: a timer that did fire is delivered when its VCPU runs again.
+            deadline = now.saturating_add(hz / REMOTE_RECHECK_HZ);
         }
         v.tcb.suspend()?;
         v.halted = Some(deadline);
@@ -1072,6 +1079,10 @@ const FEATURES: u64 = if WAKE_TIMER {
 } else {
     0
 };
+
+/// How often a halted vCPU on another core whose deadline looked past is looked at again
+/// (per second): its timer registers, as seL4 gives them to the VMM, may be stale.
+const REMOTE_RECHECK_HZ: u64 = 2000;
 
 /// The VMM's channel for interrupt `irq`, if system.xml gives it that interrupt.
 pub const fn irq_channel(irq: u64) -> Option<u8> {
