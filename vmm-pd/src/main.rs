@@ -37,11 +37,12 @@ fn init() -> vm::Vm {
     unsafe { microkit_rt::set_console_uart_of(sdf_vmm::map::UART.vaddr as usize, kind) };
     // SAFETY: the maps below come from the validated system.xml; guest RAM and the image are
     // mapped only here in this PD, and the FP table is a region of atomics shared with fp-service.
-    let (ram, image, table) = unsafe {
+    let (ram, image, table, dict) = unsafe {
         (
             memory::region_bytes_mut(sdf_vmm::map::GUEST_RAM.vaddr, sdf_vmm::map::GUEST_RAM.size),
             memory::region_bytes(sdf_vmm::map::GUEST_IMAGE.vaddr, guest_image_size()),
             memory::shared::<FpTable>(sdf_vmm::map::FP_TABLE.vaddr),
+            memory::region_bytes_mut(sdf_vmm::map::UNPACK_DICT.vaddr, sdf_vmm::map::UNPACK_DICT.size),
         )
     };
     // SAFETY: the ticker page is mapped read-only here by system.xml; it holds only atomics.
@@ -59,7 +60,7 @@ fn init() -> vm::Vm {
         sdf_vm::VCPUS.len(),
         image.len()
     );
-    vm::Vm::start(ram, image, table, ticker)
+    vm::Vm::start(ram, image, dict, table, ticker)
 }
 
 impl microkit_rt::Handler for vm::Vm {

@@ -135,6 +135,8 @@ pub struct Vm {
     table: &'static FpTable,
     ram: &'static mut [u8],
     image: &'static [u8],
+    /// The XZ dictionary for compressed bundle parts.
+    dict: &'static mut [u8],
     uart: Pl011,
     /// The emulated UART's interrupt line as last seen (it is level-triggered).
     uart_line: bool,
@@ -160,6 +162,7 @@ impl Vm {
     pub fn start(
         ram: &'static mut [u8],
         image: &'static [u8],
+        dict: &'static mut [u8],
         table: &'static FpTable,
         ticker: &'static lazyfp::ticker::TickerPage,
     ) -> Self {
@@ -178,6 +181,7 @@ impl Vm {
             table,
             ram,
             image,
+            dict,
             uart: Pl011::default(),
             uart_line: false,
             virtio: VirtioConsole::default(),
@@ -207,7 +211,8 @@ impl Vm {
     /// stay off until the guest starts them (PSCI CPU_ON).
     fn reset(&mut self) -> Result<(), VmmError> {
         let boot =
-            load_bundle(self.image, self.ram, abi::GUEST_RAM_BASE).map_err(VmmError::Image)?;
+            load_bundle(self.image, self.ram, abi::GUEST_RAM_BASE, self.dict)
+                .map_err(VmmError::Image)?;
         self.uart = Pl011::default();
         self.uart_line = false;
         self.virtio = VirtioConsole::default();
@@ -281,7 +286,12 @@ impl Vm {
         self.vcpus[i].stats.exits += 1;
         let outcome = decode_exit(info.label(), info.length(), microkit_rt::get_mr)
             .map_err(VmmError::Exit)
-            .and_then(|exit| self.dispatch(i, exit))
+            .and_then(|exit| {
+                if !matches!(exit, Exit::Wfx { wfe: true }) {
+                    self.vcpus[i].wfe_run = 0;
+                }
+                self.dispatch(i, exit)
+            })
             // ctxsync_fp: publish the FP owner before the VMM can receive any IPC.
             .and_then(|resume| Ok(self.vcpus[i].fp.ctxsync_fp(self.table).map(|()| resume)?));
         match outcome {
@@ -363,8 +373,8 @@ impl Vm {
                 let mut ctx = regs::read(v.tcb, 1)?;
                 regs::advance_and_write(v.tcb, &mut ctx, 1)?;
                 if wfe {
-                    // A hint: stepping over it is always allowed.
-                    return Ok(RESUME);
+                    v.stats.wfe += 1;
+                    return self.spin_wait(i);
                 }
                 self.idle(i)
             }
@@ -461,22 +471,57 @@ impl Vm {
     /// fault is left unreplied at the next receive, so the vCPU is suspended instead and later
     /// resumed, continuing after the WFI.
     fn idle(&mut self, i: usize) -> Result<Resume, VmmError> {
-        if self.vgic.has_pending(i) || !WAKE_TIMER {
+        if !WAKE_TIMER {
             return Ok(RESUME);
         }
         let v = &mut self.vcpus[i];
+        if let Some((irq, listed)) = self.vgic.first_pending(i) {
+            v.stats.last_pending = irq;
+            if listed {
+                v.stats.idle_lr += 1;
+            } else {
+                v.stats.idle_queued += 1;
+            }
+            return Ok(RESUME);
+        }
         let mut deadline = v.timer_deadline()?.unwrap_or(u64::MAX);
         let (now, hz) = microkit_rt::counter();
         if deadline <= now {
             if v.core == sdf_vmm::CPU {
                 // The timer has fired or is about to: its interrupt is on the way.
+                v.stats.idle_due += 1;
                 return Ok(RESUME);
             }
-            // A vCPU on another core: seL4 gave us its saved timer registers, which can be
-            // stale (a past deadline would make every WFI return at once). Sleep a bounded
-            // while instead: a timer that did fire is delivered when its VCPU runs again.
+            v.stats.rechecks += 1;
+            // A vCPU on another core: its timer fired there, and seL4 sends that as a VPPI
+            // event behind this fault (the event wakes it). Returning at once would make the
+            // WFI spin until then; sleep a bounded while instead.
             deadline = now.saturating_add(hz / REMOTE_RECHECK_HZ);
         }
+        self.halt(i, deadline)
+    }
+
+    /// After a WFE, with the PC already past it. WFE is a hint that may complete at any time,
+    /// so stepping over it is always correct, and a short wait is what KVM does too. But a guest
+    /// spinning on a lock held by a vCPU that is not running turns that into an exit storm on the
+    /// VMM's core, which also delays the exits of the lock holder. So after WFE_SPIN_LIMIT WFEs
+    /// in a row the vCPU naps for 1/WFE_NAP_HZ s (or until an interrupt is injected into it):
+    /// no longer than the 100 us event stream Linux itself relies on to bound a WFE.
+    fn spin_wait(&mut self, i: usize) -> Result<Resume, VmmError> {
+        let v = &mut self.vcpus[i];
+        v.wfe_run = v.wfe_run.saturating_add(1);
+        if !WAKE_TIMER || v.wfe_run < WFE_SPIN_LIMIT {
+            return Ok(RESUME);
+        }
+        v.wfe_run = 0;
+        v.stats.wfe_naps += 1;
+        let (now, hz) = microkit_rt::counter();
+        self.halt(i, now.saturating_add(hz / WFE_NAP_HZ))
+    }
+
+    /// Stops vCPU `i` until `deadline` (physical counts) or an injection wakes it.
+    fn halt(&mut self, i: usize, deadline: u64) -> Result<Resume, VmmError> {
+        let v = &mut self.vcpus[i];
         v.tcb.suspend()?;
         v.halted = Some(deadline);
         v.stats.halts += 1;
@@ -485,11 +530,16 @@ impl Vm {
     }
 
     /// Resumes vCPU `i` if it waits in WFI.
-    fn wake(&mut self, i: usize) -> Result<(), VmmError> {
+    fn wake(&mut self, i: usize, by_timer: bool) -> Result<(), VmmError> {
         let Some(v) = self.vcpus.get_mut(i) else {
             return Ok(());
         };
         if v.halted.take().is_some() && v.power == Power::On {
+            if by_timer {
+                v.stats.wakes_timer += 1;
+            } else {
+                v.stats.wakes_irq += 1;
+            }
             v.tcb.resume()?;
             self.arm_wake();
         }
@@ -501,7 +551,7 @@ impl Vm {
         let now = microkit_rt::counter().0;
         for i in 0..self.vcpus.len() {
             if self.vcpus[i].halted.is_some_and(|d| d <= now) {
-                if let Err(e) = self.wake(i) {
+                if let Err(e) = self.wake(i, true) {
                     say!("lazyfp: waking vcpu{i}: {e}");
                 }
             }
@@ -537,7 +587,7 @@ impl Vm {
             };
             v.obj
                 .inject_irq(inj.irq, inj.priority >> PRIORITY_SHIFT, inj.group, inj.lr)?;
-            self.wake(inj.vcpu as usize)?;
+            self.wake(inj.vcpu as usize, false)?;
         }
         Ok(())
     }
@@ -933,6 +983,11 @@ impl Vm {
                 v.child.index(), v.core, s.exits, s.hvc, s.smc, s.mmio, s.wfx, s.halts, s.vppi,
                 s.maintenance, f.fp_traps, f.savebacks, s.interferences
             );
+            say!(
+                "lazyfp: vcpu{} wfx: wfe={} wfe_naps={} idle_lr={} idle_queued={} last_pending={} idle_due={} rechecks={} wakes_irq={} wakes_timer={}",
+                v.child.index(), s.wfe, s.wfe_naps, s.idle_lr, s.idle_queued, s.last_pending, s.idle_due, s.rechecks,
+                s.wakes_irq, s.wakes_timer
+            );
             total.exits += s.exits;
             total.hvc += s.hvc;
             total.smc += s.smc;
@@ -1080,9 +1135,12 @@ const FEATURES: u64 = if WAKE_TIMER {
     0
 };
 
-/// How often a halted vCPU on another core whose deadline looked past is looked at again
-/// (per second): its timer registers, as seL4 gives them to the VMM, may be stale.
+/// How often a halted vCPU on another core whose deadline has passed is looked at again (per
+/// second), should the VPPI event of its timer not come.
 const REMOTE_RECHECK_HZ: u64 = 2000;
+/// WFEs in a row before a spinning vCPU naps, and the nap's length (1/WFE_NAP_HZ s).
+const WFE_SPIN_LIMIT: u32 = 8;
+const WFE_NAP_HZ: u64 = 20_000;
 
 /// The VMM's channel for interrupt `irq`, if system.xml gives it that interrupt.
 pub const fn irq_channel(irq: u64) -> Option<u8> {
