@@ -268,13 +268,15 @@ test-smp1:
 	$(MAKE) --no-print-directory system-test SYSTEM_CONFIGS="smp-debug smp-release" SMP_VCPUS=1 IMX_SYSTEM_BOARD=
 
 # ---- fuzzing (cargo-fuzz / libFuzzer on the host; README.md, "Fuzzing") ----
-# Every target for FUZZ_SECONDS each, one at a time (FUZZ_TARGETS: a subset); fuzz-smoke runs each
+# Every target for FUZZ_SECONDS each (or FUZZ_RUNS executions, if set, within FUZZ_SECONDS), one
+# at a time (FUZZ_TARGETS: a subset); fuzz-smoke runs each
 # for a few seconds and fails on a crash. Corpora and crash inputs go to $(BUILD_DIR)/fuzz.
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 3
+FUZZ_RUNS ?=
 FUZZ_TARGETS ?=
 fuzz: prereqs
-	LAZYFP_SDF= nice -n 10 fuzz/run.sh $(FUZZ_SECONDS) $(BUILD_DIR)/fuzz $(FUZZ_TARGETS)
+	LAZYFP_SDF= FUZZ_RUNS=$(FUZZ_RUNS) nice -n 10 fuzz/run.sh $(FUZZ_SECONDS) $(BUILD_DIR)/fuzz $(FUZZ_TARGETS)
 
 fuzz-smoke: prereqs
 	LAZYFP_SDF= nice -n 10 fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(BUILD_DIR)/fuzz $(FUZZ_TARGETS)
