@@ -48,6 +48,10 @@ fn init() -> vm::Vm {
     // SAFETY: the ticker page is mapped read-only here by system.xml; it holds only atomics.
     let ticker =
         unsafe { memory::shared::<lazyfp::ticker::TickerPage>(sdf_vmm::map::TICKER_PAGE.vaddr) };
+    if let Some(map) = vm::WAKE_MAP {
+        // SAFETY: the board file maps its GPT here, uncached, into this PD alone.
+        unsafe { microkit_rt::use_imx_gpt(map.vaddr as usize) };
+    }
     microkit_rt::enable_rx_interrupt();
     say!(
         "lazyfp: vmm up ({} policy, {} core(s), {} vCPU(s)), guest image {} bytes",

@@ -13,7 +13,7 @@ use core::fmt;
 use lazyfp::abi::{self, hc, Verdict};
 use lazyfp::bundle::load_bundle;
 use lazyfp::psci::{handle_psci, is_psci, Cpus, PsciOutcome};
-use lazyfp::sdf::{vmm as sdf_vmm, OnVmStop, FP_POLICY, NUM_CORES};
+use lazyfp::sdf::{vmm as sdf_vmm, OnVmStop, WakeTimer, FP_POLICY, NUM_CORES};
 use lazyfp::virtio::{Effects, RamSlice};
 use lazyfp::{
     decode_exit, exception_entry, Exit, ExitError, FpError, FpPolicy, FpTable, GicVersion,
@@ -548,6 +548,10 @@ impl Vm {
 
     /// The wake-up timer fired: resume the vCPUs whose deadline has passed.
     pub fn wake_timer(&mut self) {
+        // A GPT's compare fired once and stays quiet: always program the next deadline, even
+        // one equal to the last (the physical timer would simply fire again).
+        microkit_rt::ack_gpt();
+        self.wake_at = Some(u64::MAX);
         let now = microkit_rt::counter().0;
         for i in 0..self.vcpus.len() {
             if self.vcpus[i].halted.is_some_and(|d| d <= now) {
@@ -573,9 +577,21 @@ impl Vm {
 
     fn set_wake(&mut self, at: Option<u64>) {
         if WAKE_TIMER && at != self.wake_at {
-            microkit_rt::set_wake_timer(at);
-            self.wake_at = at;
+            self.program_wake(at);
         }
+    }
+
+    fn program_wake(&mut self, at: Option<u64>) {
+        match lazyfp::sdf::board::WAKE {
+            WakeTimer::ImxGpt => {
+                let (now, hz) = microkit_rt::counter();
+                microkit_rt::set_gpt_alarm(
+                    at.map(|d| lazyfp::wake::ticks_until(now, d, hz, microkit_rt::GPT_HZ)),
+                );
+            }
+            WakeTimer::Ptimer | WakeTimer::None => microkit_rt::set_wake_timer(at),
+        }
+        self.wake_at = at;
     }
 
     /// Writes what the vGIC decided into the list registers of the vCPUs concerned (seL4 does
@@ -1121,9 +1137,19 @@ impl fmt::Display for DeviceAt {
     }
 }
 
-/// The channel of the VMM's wake-up timer: the EL1 physical timer's PPI, where system.xml gives
-/// it to the VMM (boards whose kernel exports that timer). Without it WFI is stepped over.
-pub const WAKE_IRQ: Option<u8> = irq_channel(abi::PTIMER_IRQ);
+/// The channel of the VMM's wake-up timer (`<board wake wake_irq>`): the EL1 physical timer's
+/// PPI where the kernel exports that timer, else a board timer (the i.MX GPT). Without one WFI
+/// is stepped over.
+pub const WAKE_IRQ: Option<u8> = match lazyfp::sdf::board::WAKE {
+    WakeTimer::None => None,
+    WakeTimer::Ptimer | WakeTimer::ImxGpt => irq_channel(lazyfp::sdf::board::WAKE_IRQ),
+};
+/// The board timer's map, where it is one.
+pub const WAKE_MAP: Option<lazyfp::sdf::Map> = lazyfp::sdf::find_map(sdf_vmm::map::ALL, "wake_timer");
+const _: () = assert!(
+    !matches!(lazyfp::sdf::board::WAKE, WakeTimer::ImxGpt) || WAKE_MAP.is_some(),
+    "a board with wake=\"imx-gpt\" maps its GPT as memory region wake_timer into the VMM"
+);
 /// WFI blocks (KVM's behaviour) unless the build asks for the old step-over (LAZYFP_WFI_SPIN=1:
 /// the exit-cost benchmarks time a WFI round trip with nothing pending), or no wake-up timer.
 const WAKE_TIMER: bool = WAKE_IRQ.is_some() && option_env!("LAZYFP_WFI_SPIN").is_none();
