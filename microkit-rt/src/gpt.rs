@@ -20,6 +20,8 @@ const CR_SWR: u32 = 1 << 15;
 const OF1: u32 = 1 << 0;
 /// Every SR status bit (write one to clear).
 const SR_ALL: u32 = 0x3f;
+/// The nearest compare the alarm sets, in counts (two register accesses must fit in it).
+const MIN_TICKS: u32 = 2;
 /// The counter's rate with CLKSRC = ipg_clk_32k and no prescaler.
 pub const GPT_HZ: u64 = 32_768;
 
@@ -71,12 +73,22 @@ pub fn set_gpt_alarm(ticks: Option<u32>) {
     unsafe {
         match ticks {
             Some(t) => {
-                // The compare is modular: a match `t` counts ahead, with the stale flag cleared
-                // first so the interrupt means this deadline.
-                write(IR, 0);
-                write(SR, OF1);
-                write(OCR1, read(CNT).wrapping_add(t.max(1)));
+                // The compare is an equality with the running count: a target the count has
+                // passed by the time it is written comes round again only after 2^32 counts
+                // (36 hours). So the target is set first and the count read after it: only
+                // if the count is still short of the target is the match sure to come
+                // (a spurious early interrupt is harmless: the VMM re-checks its deadlines).
                 write(IR, OF1);
+                write(SR, OF1);
+                let mut ahead = t.max(MIN_TICKS);
+                loop {
+                    let target = read(CNT).wrapping_add(ahead);
+                    write(OCR1, target);
+                    if (target.wrapping_sub(read(CNT)) as i32) > 0 {
+                        break;
+                    }
+                    ahead = MIN_TICKS;
+                }
             }
             None => {
                 write(IR, 0);

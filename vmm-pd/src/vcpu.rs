@@ -74,6 +74,10 @@ pub struct Vcpu {
     pub halted: Option<u64>,
     /// WFE exits in a row, with no other exit between them (a guest spin-wait).
     pub wfe_run: u32,
+    /// The emulated EL1 physical timer (boards where its accesses trap), and whether its PPI is
+    /// raised in the vGIC and not yet completed by the guest.
+    pub ptimer: lazyfp::TimerRegs,
+    pub ptimer_raised: bool,
     pub stats: ExitStats,
     /// The torture figures this vCPU reported: iterations, mismatches, first bad register.
     pub torture: Option<[u64; 3]>,
@@ -94,6 +98,8 @@ impl Vcpu {
             power: Power::Off,
             halted: None,
             wfe_run: 0,
+            ptimer: lazyfp::TimerRegs::default(),
+            ptimer_raised: false,
             stats: ExitStats::default(),
             torture: None,
             neon: lazyfp::sdf::neon_worker_on(core).map(|w| Channel::new(w.vmm_channel)),

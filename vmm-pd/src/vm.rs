@@ -147,7 +147,6 @@ pub struct Vm {
     /// Encodings of trapped system registers answered with UNDEF (reported once each).
     sysreg_logged: LogOnce<(u8, u8, u8, u8, u8), 16>,
     vgic: Vgic,
-    ptimer: TimerRegs,
     report: GuestReport,
     running: bool,
     /// The wake-up timer's deadline, while armed.
@@ -188,7 +187,6 @@ impl Vm {
             addr_logged: LogOnce::default(),
             sysreg_logged: LogOnce::default(),
             vgic: vgic.unwrap_or_else(|_| Vgic::new(GIC, &[0]).expect("one vCPU")),
-            ptimer: TimerRegs::default(),
             report: GuestReport::default(),
             running: false,
             wake_at: None,
@@ -218,7 +216,10 @@ impl Vm {
         self.virtio = VirtioConsole::default();
         let mpidrs: heapless::Vec<u64, MAX_VCPUS> = self.vcpus.iter().map(|v| v.mpidr).collect();
         self.vgic = Vgic::new(GIC, &mpidrs)?;
-        self.ptimer = TimerRegs::default();
+        for v in self.vcpus.iter_mut() {
+            v.ptimer = TimerRegs::default();
+            v.ptimer_raised = false;
+        }
         self.set_wake(None);
         let Some(first) = self.vcpus.first_mut() else {
             return Ok(());
@@ -391,13 +392,15 @@ impl Vm {
                     self.deliver(&out)?;
                     return Ok(RESUME);
                 }
-                let Ok(value) = self.ptimer.access(access, ctx.gpr(access.rt)) else {
+                let now = microkit_rt::counter().0;
+                let Ok(value) = v.ptimer.access(access, ctx.gpr(access.rt), now) else {
                     return self.undef_sysreg(i, access, pc);
                 };
                 if let Some(val) = value {
                     ctx.set_gpr(access.rt, val);
                 }
                 regs::advance_and_write(v.tcb, &mut ctx, count)?;
+                self.update_ptimer(i)?;
                 Ok(RESUME)
             }
             Exit::Vppi { irq } => {
@@ -421,7 +424,12 @@ impl Vm {
                 if let Some(lr) = lr {
                     let mut out = Injections::new();
                     if let Some(irq) = self.vgic.complete(i, lr, &mut out) {
-                        if (16..32).contains(&irq) {
+                        if u64::from(irq) == abi::PTIMER_IRQ {
+                            // The emulated physical timer's PPI: level, so raised again if
+                            // the guest left its timer firing.
+                            self.vcpus[i].ptimer_raised = false;
+                            self.update_ptimer(i)?;
+                        } else if (16..32).contains(&irq) {
                             // The guest handled the virtual PPI: let seL4 deliver it again.
                             self.vcpus[i].obj.ack_vppi(irq as u64)?;
                         }
@@ -559,19 +567,39 @@ impl Vm {
                     say!("lazyfp: waking vcpu{i}: {e}");
                 }
             }
+            if let Err(e) = self.update_ptimer(i) {
+                say!("lazyfp: vcpu{i}'s physical timer: {e}");
+            }
         }
         self.arm_wake();
     }
 
-    /// Arms the wake-up timer for the earliest deadline of a halted vCPU, or disarms it (its
-    /// interrupt is level-triggered: a passed deadline left armed would fire without end).
+    /// Raises vCPU `i`'s emulated physical-timer PPI if its line is up and it is not raised yet,
+    /// and re-arms the wake-up timer for the next deadline.
+    fn update_ptimer(&mut self, i: usize) -> Result<(), VmmError> {
+        let now = microkit_rt::counter().0;
+        let v = &mut self.vcpus[i];
+        if !v.ptimer_raised && v.ptimer.asserted(now) {
+            v.ptimer_raised = true;
+            let mut out = Injections::new();
+            self.vgic.raise(i, abi::PTIMER_IRQ as u16, &mut out)?;
+            self.deliver(&out)?;
+        }
+        self.arm_wake();
+        Ok(())
+    }
+
+    /// Arms the wake-up timer for the earliest deadline: of a halted vCPU, or of an emulated
+    /// physical timer whose PPI is not raised yet; or disarms it (its interrupt is
+    /// level-triggered: a passed deadline left armed would fire without end).
     fn arm_wake(&mut self) {
-        let next = self
+        let halts = self.vcpus.iter().filter_map(|v| v.halted);
+        let ptimers = self
             .vcpus
             .iter()
-            .filter_map(|v| v.halted)
-            .filter(|&d| d != u64::MAX)
-            .min();
+            .filter(|v| !v.ptimer_raised)
+            .filter_map(|v| v.ptimer.deadline());
+        let next = halts.chain(ptimers).filter(|&d| d != u64::MAX).min();
         self.set_wake(next);
     }
 
@@ -1155,11 +1183,8 @@ const _: () = assert!(
 const WAKE_TIMER: bool = WAKE_IRQ.is_some() && option_env!("LAZYFP_WFI_SPIN").is_none();
 
 /// What `hc::VERSION` tells the guest about this VMM.
-const FEATURES: u64 = if WAKE_TIMER {
-    hc::FEATURE_WFI_BLOCKS
-} else {
-    0
-};
+const FEATURES: u64 = if WAKE_TIMER { hc::FEATURE_WFI_BLOCKS } else { 0 }
+    | if matches!(lazyfp::sdf::board::WAKE, WakeTimer::ImxGpt) { hc::FEATURE_PTIMER } else { 0 };
 
 /// How often a halted vCPU on another core whose deadline has passed is looked at again (per
 /// second), should the VPPI event of its timer not come.
