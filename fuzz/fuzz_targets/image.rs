@@ -4,17 +4,20 @@
 //! Invariants: a parsed ELF's segments lie inside the file, with mem_size >= file_size, and are
 //! its PT_LOAD headers; an arm64 Image header is the bytes at its offsets; a bundle made from them
 //! parses back to the same boot registers and parts; a bundle (any bytes) that parses has its
-//! parts inside it, and one that loads put each part's bytes at its address followed by zeros,
-//! and touched no RAM outside its parts.
+//! parts inside it, and one that loads put each part's bytes (raw, or unpacked from xz) at its
+//! address followed by zeros, and touched no RAM outside its parts; an xz part that cannot be
+//! unpacked is refused as `Unpack`, never a panic.
 #![no_main]
 
-use lazyfp::bundle::{load_bundle, parse_bundle, write_bundle, Boot, BundleError};
+use lazyfp::bundle::{load_bundle, parse_bundle, unxz, write_bundle, Boot, BundleError, Encoding};
 use lazyfp::image::MAX_SEGMENTS;
 use lazyfp::{arm64_image, elf_layout, ImageError};
 use libfuzzer_sys::fuzz_target;
 
 const RAM_BASE: u64 = 0x4000_0000;
 const RAM: usize = 0x4000;
+/// The dictionary the fuzzed loader gets (streams wanting more are refused, DictTooSmall).
+const DICT: usize = 0x1_0000;
 
 fn u64_at(b: &[u8], off: u64) -> Option<u64> {
     let off = usize::try_from(off).ok()?;
@@ -27,7 +30,8 @@ fn u64_at(b: &[u8], off: u64) -> Option<u64> {
 fn check_load(bundle: &[u8]) {
     let mut ram = vec![0xa5u8; RAM];
     let parsed = parse_bundle(bundle);
-    let loaded = load_bundle(bundle, &mut ram, RAM_BASE);
+    let mut dict = vec![0u8; DICT];
+    let loaded = load_bundle(bundle, &mut ram, RAM_BASE, &mut dict);
     match (&parsed, &loaded) {
         (Err(e), Err(l)) => assert_eq!(e, l),
         (Ok((boot, parts)), _) => {
@@ -36,12 +40,14 @@ fn check_load(bundle: &[u8]) {
                     .offset
                     .checked_add(p.file_size)
                     .is_some_and(|e| e <= bundle.len() as u64));
-                assert!(p.mem_size >= p.file_size);
+                assert!(p.encoding == Encoding::Xz || p.mem_size >= p.file_size);
             }
             let Ok(b) = loaded else {
                 assert!(matches!(
                     loaded,
-                    Err(BundleError::PartOutsideRam { .. } | BundleError::EntryOutsideRam(_))
+                    Err(BundleError::PartOutsideRam { .. }
+                        | BundleError::EntryOutsideRam(_)
+                        | BundleError::Unpack { .. })
                 ));
                 return;
             };
@@ -54,7 +60,12 @@ fn check_load(bundle: &[u8]) {
                 let data = &bundle[p.offset as usize..(p.offset + p.file_size) as usize];
                 let dest = &mut want[start..start + p.mem_size as usize];
                 dest.fill(0);
-                dest[..data.len()].copy_from_slice(data);
+                match p.encoding {
+                    Encoding::Raw => dest[..data.len()].copy_from_slice(data),
+                    Encoding::Xz => {
+                        unxz(data, dest, &mut dict).expect("unpacked once, so again");
+                    }
+                }
             }
             assert!(ram == want, "RAM differs from the parts");
         }
