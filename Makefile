@@ -252,9 +252,14 @@ test-boards:
 	        grep -q 'name="uart" size="0x1000" phys_addr="0x30890000"' $$sdf || { echo "board test FAILED ($$b $$cfg): no i.MX UART2 in $$sdf"; exit 1; }; \
 	        ! grep -q gic_vcpu $$sdf || { echo "board test FAILED ($$b $$cfg): a GICv2 CPU interface map on a GICv3 board"; exit 1; }; \
 	        ! grep -q 'irq="30"' $$sdf || { echo "board test FAILED ($$b $$cfg): the physical timer is not exported here"; exit 1; }; \
+	        grep -q 'name="wake_timer" size="0x1000" phys_addr="0x302d0000"' $$sdf || { echo "board test FAILED ($$b $$cfg): no GPT1 wake-up timer in $$sdf"; exit 1; }; \
 	        scripts/check-symbols.sh $(BUILD_DIR)/$$b/$$cfg/lazy/vmm.elf guest_image_size >/dev/null; \
-	        echo "board test passed ($$b $$cfg lazy test): loader.img $$(stat -c %s $(BUILD_DIR)/$$b/$$cfg/lazy/loader.img) bytes, UART2 and GICv3 in its system description"; \
+	        echo "board test passed ($$b $$cfg lazy test): loader.img $$(stat -c %s $(BUILD_DIR)/$$b/$$cfg/lazy/loader.img) bytes, UART2, GPT1 and GICv3 in its system description"; \
 	    done; \
+	    [ "$$b" != "$(IMX_SYSTEM_BOARD)" ] || continue; \
+	    $(MAKE) --no-print-directory loader.img MICROKIT_BOARD=$$b MICROKIT_CONFIG=release FP_POLICY=lazy GUEST=linux VARIANT=lazy-linux >$(BUILD_DIR)/$$b-linux.log 2>&1 \
+	        || { tail -n 5 $(BUILD_DIR)/$$b-linux.log; echo "board test FAILED ($$b release lazy linux): the Linux system does not build"; exit 1; }; \
+	    echo "board test passed ($$b release lazy linux): loader.img $$(stat -c %s $(BUILD_DIR)/$$b/release/lazy-linux/loader.img) bytes; $$(grep -o 'INITIAL TASK: memory size = [^ ]* [A-Za-z]*' $(BUILD_DIR)/$$b-linux.log)"; \
 	done; \
 	if $(MAKE) --no-print-directory sdf MICROKIT_BOARD=no_such_board >$(BUILD_DIR)/bad-board.log 2>&1; then \
 	    echo "board test FAILED: an unknown board built"; exit 1; fi; \
