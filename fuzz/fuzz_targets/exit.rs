@@ -241,13 +241,13 @@ fuzz_target!(|input: Input| {
         }
         Exit::Sysreg(a) => {
             assert_eq!(sysreg_iss(a), Esr(words[0]).iss() as u64 & 0x3f_ffff);
-            let timer = a.key().0 == 3 && a.key().1 == 3 && a.key().2 == 14 && a.key().3 == 2;
-            let r = TimerRegs::default().access(a, input.raw);
-            assert_eq!(r.is_ok(), timer && a.key().4 <= 2, "{a:?} -> {r:?}");
-            assert_eq!(
-                r.is_ok_and(|v| v.is_some()),
-                timer && a.key().4 <= 2 && a.read
-            );
+            let k = a.key();
+            // CNTP_{TVAL,CTL,CVAL}_EL0 both ways, CNTPCT_EL0 read-only.
+            let timer = (k.0, k.1, k.2) == (3, 3, 14)
+                && ((k.3 == 2 && k.4 <= 2) || ((k.3, k.4) == (0, 1) && a.read));
+            let r = TimerRegs::default().access(a, input.raw, words[0]);
+            assert_eq!(r.is_ok(), timer, "{a:?} -> {r:?}");
+            assert_eq!(r.is_ok_and(|v| v.is_some()), timer && a.read);
         }
         _ => {}
     }
