@@ -132,6 +132,8 @@ struct GuestReport {
 
 pub struct Vm {
     vcpus: heapless::Vec<Vcpu, MAX_VCPUS>,
+    /// Each vCPU's MPIDR, in vCPU order (the vGIC's affinity routing and PSCI's targets).
+    mpidrs: heapless::Vec<u64, MAX_VCPUS>,
     table: &'static FpTable,
     ram: &'static mut [u8],
     image: &'static [u8],
@@ -169,14 +171,12 @@ impl Vm {
         for v in lazyfp::sdf::vm::VCPUS.iter().take(MAX_VCPUS) {
             let _ = vcpus.push(Vcpu::new(v.id, v.cpu));
         }
-        let mut mpidrs = [0u64; MAX_VCPUS];
-        for (m, v) in mpidrs.iter_mut().zip(&vcpus) {
-            *m = v.mpidr;
-        }
+        let mpidrs: heapless::Vec<u64, MAX_VCPUS> = vcpus.iter().map(|v: &Vcpu| v.mpidr).collect();
         // Cannot fail: system.xml has 1..=MAX_VCPUS vCPUs with distinct ids (checked at build).
-        let vgic = Vgic::new(GIC, &mpidrs[..vcpus.len()]);
+        let vgic = Vgic::new(GIC, &mpidrs);
         let mut vm = Self {
             vcpus,
+            mpidrs,
             table,
             ram,
             image,
@@ -214,8 +214,7 @@ impl Vm {
         self.uart = Pl011::default();
         self.uart_line = false;
         self.virtio = VirtioConsole::default();
-        let mpidrs: heapless::Vec<u64, MAX_VCPUS> = self.vcpus.iter().map(|v| v.mpidr).collect();
-        self.vgic = Vgic::new(GIC, &mpidrs)?;
+        self.vgic = Vgic::new(GIC, &self.mpidrs)?;
         for v in self.vcpus.iter_mut() {
             v.ptimer = TimerRegs::default();
             v.ptimer_raised = false;
@@ -699,15 +698,13 @@ impl Vm {
     /// A PSCI or lazyfp call with function id `fid` from vCPU `i`: x0–x3 after it.
     fn call(&mut self, i: usize, fid: u64, a: [u64; 3]) -> Result<Call, VmmError> {
         if is_psci(fid) {
-            let mut mpidrs = [0u64; MAX_VCPUS];
             let mut power = [Power::Off; MAX_VCPUS];
-            for (n, v) in self.vcpus.iter().enumerate() {
-                mpidrs[n] = v.mpidr;
-                power[n] = v.power;
+            for (p, v) in power.iter_mut().zip(&self.vcpus) {
+                *p = v.power;
             }
             let n = self.vcpus.len();
             let cpus = Cpus {
-                mpidrs: &mpidrs[..n],
+                mpidrs: &self.mpidrs,
                 power: &power[..n],
                 ram_size: self.ram.len() as u64,
             };
@@ -831,10 +828,7 @@ impl Vm {
             }
             (Device::Uart, None) => self.uart.read(off, size),
             (Device::Virtio, Some(v)) => {
-                let mut ram = RamSlice {
-                    base: abi::GUEST_RAM_BASE,
-                    bytes: &mut *self.ram,
-                };
+                let mut ram = guest_ram(self.ram);
                 *fx = self
                     .virtio
                     .write(off, size, v, &mut ram, &mut crate::console::guest_byte)?;
@@ -894,10 +888,7 @@ impl Vm {
                 if n == 0 {
                     return;
                 }
-                let mut ram = RamSlice {
-                    base: abi::GUEST_RAM_BASE,
-                    bytes: &mut *self.ram,
-                };
+                let mut ram = guest_ram(self.ram);
                 let (fx, _) = self.virtio.push_input(&buf[..n], &mut ram);
                 if let Err(e) = self.virtio_effects(fx) {
                     say!("lazyfp: console input: {e}");
@@ -1194,6 +1185,14 @@ const WFE_SPIN_LIMIT: u32 = 8;
 const WFE_NAP_HZ: u64 = 20_000;
 
 /// The VMM's channel for interrupt `irq`, if system.xml gives it that interrupt.
+/// Guest RAM as the virtio device addresses it (guest-physical).
+fn guest_ram(bytes: &mut [u8]) -> RamSlice<'_> {
+    RamSlice {
+        base: abi::GUEST_RAM_BASE,
+        bytes,
+    }
+}
+
 pub const fn irq_channel(irq: u64) -> Option<u8> {
     let all = sdf_vmm::irq::ALL;
     let mut i = 0;
