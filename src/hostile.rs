@@ -338,25 +338,13 @@ pub struct Judgement {
 /// unmoved once: a change the step made would be there every time).
 pub fn judge(before: &Snapshot, after: &Snapshot, service_errors: u64) -> Result<Judgement, Moved> {
     let (b, a) = (before.cores(), after.cores());
-    if let Some(i) = (a.len() != b.len()).then_some(a.len().min(b.len())) {
+    if a.len() != b.len() {
         return Err(Moved {
-            core: Some(i),
+            core: None,
             field: "cores",
             before: b.len() as u64,
             after: a.len() as u64,
             want: b.len() as u64,
-        });
-    }
-    // fp-service's own counter: from the last read before to every read after.
-    let base = b.last().map_or(0, |s| s.service_errors);
-    let want = base.wrapping_add(service_errors);
-    if let Some(s) = a.iter().find(|s| s.service_errors != want) {
-        return Err(Moved {
-            core: None,
-            field: "service errors",
-            before: base,
-            after: s.service_errors,
-            want,
         });
     }
     let mut unmoved = 0;
@@ -389,6 +377,18 @@ pub fn judge(before: &Snapshot, after: &Snapshot, service_errors: u64) -> Result
                 }))
             }
         }
+    }
+    // fp-service's own counter: from the last read before to every read after.
+    let base = b.last().map_or(0, |s| s.service_errors);
+    let want = base.wrapping_add(service_errors);
+    if let Some(s) = a.iter().find(|s| s.service_errors != want) {
+        return Err(Moved {
+            core: None,
+            field: "service errors",
+            before: base,
+            after: s.service_errors,
+            want,
+        });
     }
     Ok(Judgement { unmoved, moved })
 }
@@ -506,11 +506,8 @@ mod tests {
             .filter(|m| SavebackOp::decode_from(0, 0, m.label, m.length, |i| word(m, i)).is_ok())
             .count();
         assert!(served >= 8, "{served}");
-        for v in 0..4 {
-            assert!(
-                vmm_steps.iter().any(|s| s.name == VCPU_STEPS[v]),
-                "vcpu {v}"
-            );
+        for name in &VCPU_STEPS[..4] {
+            assert!(vmm_steps.iter().any(|s| s.name == *name), "{name}");
         }
     }
 
