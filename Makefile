@@ -125,8 +125,9 @@ test-host:
 test-aarch64:
 	LAZYFP_SDF= $(CARGO) test --target aarch64-unknown-linux-gnu -p lazyfp -p guest -p microkit-rt --lib
 
-# Cross-build both policies; the lazy VMM and fp-service must hold no FP/SIMD instruction (and the
-# checker must see the NEON code of the worker and guest); every PD has the symbols Microkit patches.
+# Cross-build both policies; the lazy VMM and the soft-float PDs (fp-service, ticker, hostile
+# client) must hold no FP/SIMD instruction (and the checker must see the NEON code of the worker and
+# guest); every PD has the symbols Microkit patches.
 test-elves: prereqs
 	$(MAKE) --no-print-directory pds FP_POLICY=lazy
 	$(MAKE) --no-print-directory pds FP_POLICY=eager
