@@ -113,9 +113,11 @@ include linux/linux.mk
 # ---- tests ----
 test: prereqs test-scripts test-host test-aarch64 fuzz-smoke test-elves test-boards system-test
 
-# The SDK fetch: unpack-and-check from file:// tarballs, refusals, an unreachable URL (seconds).
+# The SDK fetch: unpack-and-check from file:// tarballs, refusals, an unreachable URL (seconds);
+# the verdict checks of the hostile client's lines and the save-back counts.
 test-scripts:
 	scripts/test-fetch-sdk.sh
+	scripts/test-judge.sh
 	scripts/bench-report.py --self-test
 
 test-host:
