@@ -149,8 +149,9 @@ test-elves: prereqs
 # Full-system tests in QEMU on every config the SDK has of SYSTEM_CONFIGS, both policies: the
 # test guest (exit checks, FP torture) and Linux running fpstress under NEON pressure; the Linux
 # shell once. On the SMP configs (4 cores) the VM has SMP_VCPUS vCPUs (vCPU i on core i) and
-# fp-service runs on core 1, so exits, save-backs and NEON sections cross cores. Each verdict
-# line names board, config, policy and guest.
+# fp-service runs on core 1, so exits, save-backs and NEON sections cross cores (the hostile client
+# with it, so that its calls to fp-service stay on one core). Each verdict line names board,
+# config, policy and guest.
 # The SMP configs run under -icount shift=0 on one host thread (README, Limits): SMP_VCPUS vCPUs
 # there (one per core), SMP_TORTURE_ITERS torture iterations each.
 SYSTEM_CONFIGS ?= debug release smp-debug smp-release
@@ -188,7 +189,7 @@ system-test:
 	        if [ "$${cfg#smp-}" != "$$cfg" ] && ! why=$$(MICROKIT_BOARD=$$b QEMU_SMP=4 scripts/qemu.sh --check 2>&1); then \
 	            echo "############ lazyfp: SYSTEM TEST SKIPPED for $$b $$cfg: $$why ############"; continue; fi; \
 	        case $$cfg in \
-	            smp-*) n=$(SMP_VCPUS); iters=$(SMP_TORTURE_ITERS); smp=4; set_="fp_service.cpu=1"; v=-smp$(SMP_VCPUS);; \
+	            smp-*) n=$(SMP_VCPUS); iters=$(SMP_TORTURE_ITERS); smp=4; set_="fp_service.cpu=1 hostile_client.cpu=1"; v=-smp$(SMP_VCPUS);; \
 	            *) n=1; iters=$(LAZYFP_TORTURE_ITERS); smp=1; set_=; v=;; \
 	        esac; \
 	        for pol in lazy eager; do \
@@ -226,7 +227,7 @@ soak: prereqs
 	limit=$$(( $(SOAK_MINUTES) * 60 * 3 + 1800 )); \
 	for cfg in $(SOAK_CONFIGS); do \
 	    [ -d "$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/$$cfg" ] || { echo "############ lazyfp: SOAK SKIPPED for $$cfg: the SDK has no such config ############"; continue; }; \
-	    case $$cfg in smp-*) n=$(SMP_VCPUS); smp=4; set_="fp_service.cpu=1";; *) n=1; smp=1; set_=;; esac; \
+	    case $$cfg in smp-*) n=$(SMP_VCPUS); smp=4; set_="fp_service.cpu=1 hostile_client.cpu=1";; *) n=1; smp=1; set_=;; esac; \
 	    iters=$$(( $(SOAK_EXITS) * 2 / 3 / n )); \
 	    for pol in lazy eager; do \
 	        d=$(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg; cd_=$(abspath $(BUILD_DIR))/cargo/$(MICROKIT_BOARD)-$$cfg-$$pol-soak; \

@@ -297,16 +297,21 @@ pub fn steps(env: &Env) -> Vec<Step, MAX_STEPS> {
     out
 }
 
-/// fp-service's status of every core, read one core after another.
+/// fp-service's status of the cores in `read` (a bit each), read one core after another in
+/// ascending order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub cores: [CoreStatus; MAX_CORES],
-    pub num_cores: usize,
+    pub read: u64,
 }
 
 impl Snapshot {
-    fn cores(&self) -> &[CoreStatus] {
-        &self.cores[..self.num_cores.min(MAX_CORES)]
+    /// (core, status) of every core read, in the order read.
+    fn read(&self) -> impl Iterator<Item = (usize, &CoreStatus)> {
+        self.cores
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| self.read & (1 << c) != 0)
     }
 }
 
@@ -330,26 +335,44 @@ pub struct Judgement {
     pub moved: Option<Moved>,
 }
 
-/// Compares the status before and after one sending of a step that fp-service must count as
-/// `service_errors` refusals. Counters no legitimate client moves in a passing run must be
-/// exact: every core's `leaks` and `errors` unchanged, fp-service's own errors up by exactly
-/// `service_errors`. The NEON workers move grants, savebacks and open sections all the time, so
-/// those are only reported (the client sends the step again until each core has been seen
-/// unmoved once: a change the step made would be there every time).
+/// The first of core `c`'s grants, savebacks and open sections that differs from `x` to `y`.
+pub fn neon_moved(c: usize, x: &CoreStatus, y: &CoreStatus) -> Option<Moved> {
+    [
+        ("grants", x.grants, y.grants),
+        ("savebacks", x.savebacks, y.savebacks),
+        ("open", x.open, y.open),
+    ]
+    .into_iter()
+    .find(|(_, p, q)| p != q)
+    .map(|(field, before, after)| Moved {
+        core: Some(c),
+        field,
+        before,
+        after,
+        want: before,
+    })
+}
+
+/// Compares the status before and after sending a step (once or more) that fp-service must
+/// count as `service_errors` refusals, on the cores both read. Counters no legitimate client
+/// moves in a passing run must be exact: every core's `leaks` and `errors` unchanged,
+/// fp-service's own errors up by exactly `service_errors`. The NEON workers move grants,
+/// savebacks and open sections all the time, so those are only reported (the client sends the
+/// step again until each core has been seen unmoved once: a change the step made would be there
+/// every time).
 pub fn judge(before: &Snapshot, after: &Snapshot, service_errors: u64) -> Result<Judgement, Moved> {
-    let (b, a) = (before.cores(), after.cores());
-    if a.len() != b.len() {
+    if before.read != after.read {
         return Err(Moved {
             core: None,
-            field: "cores",
-            before: b.len() as u64,
-            after: a.len() as u64,
-            want: b.len() as u64,
+            field: "cores read",
+            before: before.read,
+            after: after.read,
+            want: before.read,
         });
     }
     let mut unmoved = 0;
     let mut moved = None;
-    for (c, (x, y)) in b.iter().zip(a).enumerate() {
+    for ((c, x), (_, y)) in before.read().zip(after.read()) {
         let exact = [("leaks", x.leaks, y.leaks), ("errors", x.errors, y.errors)];
         if let Some(&(field, before, after)) = exact.iter().find(|(_, p, q)| p != q) {
             return Err(Moved {
@@ -360,28 +383,15 @@ pub fn judge(before: &Snapshot, after: &Snapshot, service_errors: u64) -> Result
                 want: before,
             });
         }
-        let busy = [
-            ("grants", x.grants, y.grants),
-            ("savebacks", x.savebacks, y.savebacks),
-            ("open", x.open, y.open),
-        ];
-        match busy.iter().find(|(_, p, q)| p != q) {
+        match neon_moved(c, x, y) {
             None => unmoved |= 1 << c,
-            Some(&(field, before, after)) => {
-                moved = moved.or(Some(Moved {
-                    core: Some(c),
-                    field,
-                    before,
-                    after,
-                    want: before,
-                }))
-            }
+            Some(m) => moved = moved.or(Some(m)),
         }
     }
     // fp-service's own counter: from the last read before to every read after.
-    let base = b.last().map_or(0, |s| s.service_errors);
+    let base = before.read().last().map_or(0, |(_, s)| s.service_errors);
     let want = base.wrapping_add(service_errors);
-    if let Some(s) = a.iter().find(|s| s.service_errors != want) {
+    if let Some((_, s)) = after.read().find(|(_, s)| s.service_errors != want) {
         return Err(Moved {
             core: None,
             field: "service errors",
@@ -565,7 +575,7 @@ mod tests {
 
     fn snap(cores: &[CoreStatus]) -> Snapshot {
         let mut s = Snapshot {
-            num_cores: cores.len(),
+            read: (1 << cores.len()) - 1,
             ..Snapshot::default()
         };
         s.cores[..cores.len()].copy_from_slice(cores);
@@ -655,5 +665,19 @@ mod tests {
         );
         // A core fewer after than before.
         assert!(judge(&before, &snap(&[QUIET]), 0).is_err());
+        // Only the cores read are judged: core 0's grants may move unread, core 1's errors not.
+        let mut b1 = snap(&[QUIET, QUIET]);
+        b1.read = 0b10;
+        let mut a1 = snap(&[busy, charged]);
+        a1.read = 0b10;
+        assert_eq!(judge(&b1, &a1, 0).map_err(|m| m.field), Err("errors"));
+        a1.cores[1] = refused(0);
+        assert_eq!(
+            judge(&b1, &a1, 0),
+            Ok(Judgement {
+                unmoved: 0b10,
+                moved: None
+            })
+        );
     }
 }
