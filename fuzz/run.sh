@@ -2,6 +2,7 @@
 # Builds the fuzz targets and runs each for SECONDS, one at a time; prints one line per target
 # with libFuzzer's executions and fails when a target crashed (the input is kept as an artifact).
 #   fuzz/run.sh SECONDS OUT_DIR [TARGET...]     (from the repo root; `make fuzz`, `make fuzz-smoke`)
+# With FUZZ_RUNS=N each target stops after N executions instead (SECONDS still bounds it).
 # New corpus entries go to OUT_DIR/corpus/TARGET, never into the seeds (fuzz/seeds/TARGET).
 set -euo pipefail
 seconds=$1 out=$2
@@ -27,6 +28,7 @@ for t in "${targets[@]}"; do
     corpora=("$out/corpus/$t")
     [ -d "fuzz/seeds/$t" ] && corpora+=("fuzz/seeds/$t")
     extra=()
+    [ -n "${FUZZ_RUNS:-}" ] && extra+=("-runs=$FUZZ_RUNS")
     [ -f "fuzz/$t.dict" ] && extra+=("-dict=fuzz/$t.dict")
     # The real system description is the best seed for the parser; it is read, not copied in.
     [ "$t" = sdf ] && cp system.xml "$out/corpus/$t/system.xml"
@@ -39,7 +41,8 @@ for t in "${targets[@]}"; do
     [ -n "$runs" ] || runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -1)
     corpus=$(ls "$out/corpus/$t" | wc -l)
     if [ "$rc" = 0 ]; then
-        printf 'fuzz: %-7s %10s executions in %ss, corpus %s, no crash\n' "$t" "${runs:-?}" "$seconds" "$corpus"
+        secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+        printf 'fuzz: %-7s %10s executions in %ss, corpus %s, no crash\n' "$t" "${runs:-?}" "${secs:-$seconds}" "$corpus"
     else
         failed=1
         artifact=$(ls -t "$out/artifacts/$t" 2>/dev/null | head -1)

@@ -2,7 +2,7 @@
 # Installs (or names) what lazyfp needs on a Debian machine: the pinned Rust toolchain with its
 # aarch64 targets (rust-toolchain.toml; rustup fetches them) and the Debian packages below.
 set -euo pipefail
-pkgs=(qemu-system-arm qemu-user gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross cpio ipxe-qemu curl)
+pkgs=(qemu-system-arm qemu-user gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross cpio xz-utils ipxe-qemu curl)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -67,6 +67,10 @@ pub mod hc {
     /// x1 of [`VERSION`]: a WFI blocks until an interrupt is pending or the virtual timer's
     /// deadline passes (without it, the VMM steps over WFI: boards with no wake-up timer).
     pub const FEATURE_WFI_BLOCKS: u64 = 1 << 0;
+    /// x1 of [`VERSION`]: the EL1 physical timer traps and is emulated against the real counter,
+    /// its interrupt (PPI 30) raised at its deadline (boards whose kernel does not export that
+    /// timer). Without it the guest must leave the physical timer alone: it is the VMM's.
+    pub const FEATURE_PTIMER: u64 = 1 << 1;
     /// Does nothing; for round-trip benchmarks.
     pub const NOP: u64 = 0xC600_0001;
     /// Ask for NEON use by another PD on this vCPU's core before the guest runs again.
@@ -121,6 +125,8 @@ pub enum FailReason {
     SgiWake = 17,
     /// A secondary vCPU did not start, stop or report as PSCI CPU_ON/AFFINITY_INFO say.
     SmpBringUp = 18,
+    /// The emulated EL1 physical timer did not fire at its deadline as PPI 30.
+    PhysTimer = 19,
 }
 
 impl FailReason {
@@ -143,6 +149,7 @@ impl FailReason {
             16 => Self::WfiWake,
             17 => Self::SgiWake,
             18 => Self::SmpBringUp,
+            19 => Self::PhysTimer,
             _ => Self::Other,
         }
     }
@@ -167,6 +174,7 @@ impl FailReason {
             Self::WfiWake => "wfi-wake",
             Self::SgiWake => "sgi-wake",
             Self::SmpBringUp => "smp-bring-up",
+            Self::PhysTimer => "phys-timer",
         }
     }
 }

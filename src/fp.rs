@@ -16,7 +16,7 @@ use core::fmt;
 use crate::table::{FpTable, TableError};
 
 /// Which FP handling the VMM was built with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FpPolicy {
     /// The port: guest FP trapped until used, state kept live across exits, saved back on demand.
     Lazy,
@@ -29,7 +29,7 @@ pub enum FpPolicy {
 /// seL4 saves whatever state is live when another FPU-enabled thread runs, so KVM's HOST_OWNED
 /// and FREE collapse into [`FpOwner::Trapped`]: in both the guest's registers are not live and
 /// the trap is armed; nothing needs saving by us before the guest's state is loaded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FpOwner {
     /// Not set up yet (before `run_map_fp`'s caller ran `load_fp`).
     Unloaded,
@@ -41,7 +41,7 @@ pub enum FpOwner {
 }
 
 /// The seL4 call a hook asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FpAction {
     None,
     /// `TCB_SetFlags(set = fpuDisabled)`: seL4 saves the vCPU's live state into its TCB (by IPI
@@ -89,7 +89,7 @@ impl fmt::Display for FpError {
 }
 
 /// Counters, printed at the end of a run; `fp_traps` counts guest FP reloads.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FpStats {
     pub fp_traps: u64,
     pub savebacks: u64,
@@ -100,8 +100,9 @@ pub struct FpStats {
     pub puts: u64,
 }
 
-/// One vCPU's FP bookkeeping (KVM: the FP fields of `struct kvm_vcpu_arch`).
-#[derive(Debug)]
+/// One vCPU's FP bookkeeping (KVM: the FP fields of `struct kvm_vcpu_arch`). Clone and Hash let
+/// the host model checker (tests/fp_explore.rs) copy and fingerprint states.
+#[derive(Clone, Debug, Hash)]
 pub struct VcpuFp {
     vcpu: u8,
     core: u64,

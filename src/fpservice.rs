@@ -22,7 +22,7 @@ use crate::table::FpTable;
 
 const MAX_CLIENTS: usize = 62;
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Hash)]
 struct Client {
     known: bool,
     core: u64,
@@ -42,7 +42,7 @@ pub enum BeginStep {
 }
 
 /// Counters of requests that could not be charged to a core.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ServiceStats {
     pub errors: u64,
 }
@@ -77,8 +77,9 @@ impl Reply {
     }
 }
 
-/// fp-service's state.
-#[derive(Debug)]
+/// fp-service's state. Clone and Hash let the host model checker (tests/fp_explore.rs) copy and
+/// fingerprint states.
+#[derive(Clone, Debug, Hash)]
 pub struct FpService {
     num_cores: u64,
     clients: [Client; MAX_CLIENTS],

@@ -24,6 +24,7 @@ pub mod ticker;
 mod uart;
 mod vgic;
 pub mod virtio;
+pub mod wake;
 
 /// Constants generated from system.xml by build.rs.
 pub mod sdf {
@@ -55,6 +56,35 @@ pub mod sdf {
     pub enum UartKind {
         Pl011,
         Imx,
+    }
+
+    /// What wakes vCPUs halted in WFI (`<board wake>`): the EL1 physical timer where the kernel
+    /// exports it to user level, an i.MX General Purpose Timer, or nothing (WFI is stepped over).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum WakeTimer {
+        None,
+        Ptimer,
+        ImxGpt,
+    }
+
+    /// The map of memory region `mr` in `all` (a PD's `map::ALL`), if it has one.
+    pub const fn find_map(all: &[(&str, Map)], mr: &str) -> Option<Map> {
+        let mut i = 0;
+        while i < all.len() {
+            let (name, map) = all[i];
+            if name.len() == mr.len() {
+                let (a, b) = (name.as_bytes(), mr.as_bytes());
+                let mut j = 0;
+                while j < a.len() && a[j] == b[j] {
+                    j += 1;
+                }
+                if j == a.len() {
+                    return Some(map);
+                }
+            }
+            i += 1;
+        }
+        None
     }
 
     /// What the VMM does after stopping the VM for an error it cannot recover from

@@ -1,10 +1,11 @@
 //! Emulation of system registers that reach the VMM as trapped accesses (EC 0x18).
 //!
-//! On the Microkit 2.3 kernels none do: seL4's HCR_EL2 for vCPUs sets no TID/TACR/TVM bits, and
-//! these kernels export the physical timer (CNTHCTL_EL2.EL1PCEN = 1). A kernel built without
-//! that export traps EL1's physical-timer accesses; for it the physical timer is emulated as
-//! inert storage that never fires, as if its interrupt were never enabled (the guest's timer is
-//! the virtual one, owned by seL4 and delivered as a VPPI). Anything else is reported unhandled.
+//! Where the kernel exports the physical timer to user level (qemu_virt_aarch64,
+//! CNTHCTL_EL2.EL1PCEN = 1) nothing traps. Where it does not (the i.MX8 boards), EL1's
+//! physical-timer accesses trap, and the timer is emulated against the real counter:
+//! CNTP_CTL_EL0 (ENABLE, IMASK, ISTATUS computed), CNTP_CVAL_EL0, CNTP_TVAL_EL0 (signed 32-bit
+//! distance to CVAL) and CNTPCT_EL0. Its interrupt line ([`TimerRegs::asserted`]) is the VMM's to
+//! raise as PPI 30 at [`TimerRegs::deadline`]. Anything else is reported unhandled.
 use core::fmt;
 
 use crate::esr::SysregAccess;
@@ -12,6 +13,10 @@ use crate::esr::SysregAccess;
 const CNTP_TVAL_EL0: (u8, u8, u8, u8, u8) = (3, 3, 14, 2, 0);
 const CNTP_CTL_EL0: (u8, u8, u8, u8, u8) = (3, 3, 14, 2, 1);
 const CNTP_CVAL_EL0: (u8, u8, u8, u8, u8) = (3, 3, 14, 2, 2);
+const CNTPCT_EL0: (u8, u8, u8, u8, u8) = (3, 3, 14, 0, 1);
+const CTL_ENABLE: u64 = 1 << 0;
+const CTL_IMASK: u64 = 1 << 1;
+const CTL_ISTATUS: u64 = 1 << 2;
 
 /// A system register access this VMM does not emulate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,34 +41,60 @@ impl fmt::Display for SysregError {
     }
 }
 
-/// Emulated physical timer registers.
+/// An emulated EL1 physical timer (one per vCPU), against the physical counter value `now` the
+/// caller passes (the guest's physical count is the host's: no offset).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TimerRegs {
+    /// ENABLE and IMASK as written.
     ctl: u64,
     cval: u64,
 }
 
 impl TimerRegs {
     /// Performs `access`; for a read returns the value for rt. `value` is rt's value for a write.
-    pub fn access(&mut self, access: SysregAccess, value: u64) -> Result<Option<u64>, SysregError> {
+    pub fn access(
+        &mut self,
+        access: SysregAccess,
+        value: u64,
+        now: u64,
+    ) -> Result<Option<u64>, SysregError> {
         let key = access.key();
         if access.read {
             match key {
-                // ISTATUS (bit 2) stays 0: the emulated timer never fires.
-                CNTP_CTL_EL0 => Ok(Some(self.ctl & 0b11)),
+                CNTP_CTL_EL0 => Ok(Some(
+                    self.ctl | if self.istatus(now) { CTL_ISTATUS } else { 0 },
+                )),
                 CNTP_CVAL_EL0 => Ok(Some(self.cval)),
-                CNTP_TVAL_EL0 => Ok(Some(0)),
+                // TimerValue: the low 32 bits of CVAL - count (bits 63:32 are RES0).
+                CNTP_TVAL_EL0 => Ok(Some(self.cval.wrapping_sub(now) & 0xffff_ffff)),
+                CNTPCT_EL0 => Ok(Some(now)),
                 _ => Err(SysregError::Unhandled(access)),
             }
         } else {
             match key {
-                CNTP_CTL_EL0 => self.ctl = value & 0b11,
+                CNTP_CTL_EL0 => self.ctl = value & (CTL_ENABLE | CTL_IMASK),
                 CNTP_CVAL_EL0 => self.cval = value,
-                CNTP_TVAL_EL0 => {}
+                // A write sets CVAL to count + the sign-extended low 32 bits.
+                CNTP_TVAL_EL0 => self.cval = now.wrapping_add(value as u32 as i32 as i64 as u64),
                 _ => return Err(SysregError::Unhandled(access)),
             }
             Ok(None)
         }
+    }
+
+    /// ISTATUS: enabled and the count has reached CVAL.
+    pub fn istatus(&self, now: u64) -> bool {
+        self.ctl & CTL_ENABLE != 0 && now >= self.cval
+    }
+
+    /// The timer's interrupt line: ISTATUS and not masked.
+    pub fn asserted(&self, now: u64) -> bool {
+        self.istatus(now) && self.ctl & CTL_IMASK == 0
+    }
+
+    /// When the line asserts, if it can without another register write.
+    pub fn deadline(&self) -> Option<u64> {
+        (self.ctl & (CTL_ENABLE | CTL_IMASK) == CTL_ENABLE).then_some(self.cval)
     }
 }
 
@@ -84,21 +115,48 @@ mod tests {
     }
 
     #[test]
-    fn physical_timer_is_storage() {
+    fn physical_timer_follows_the_counter() {
         let mut t = TimerRegs::default();
+        let rd = |t: &mut TimerRegs, k, now| t.access(acc(k, true), 0, now).unwrap().unwrap();
+        assert_eq!(t.access(acc(CNTP_CVAL_EL0, false), 1000, 10), Ok(None));
+        assert_eq!(rd(&mut t, CNTP_CVAL_EL0, 10), 1000);
+        assert_eq!(rd(&mut t, CNTP_TVAL_EL0, 10), 990);
         assert_eq!(
-            t.access(acc(CNTP_CVAL_EL0, false), 0x1234_5678_9abc),
-            Ok(None)
+            rd(&mut t, CNTP_TVAL_EL0, 1010),
+            (-10i32) as u32 as u64,
+            "signed 32 bits"
         );
+        assert_eq!(rd(&mut t, CNTPCT_EL0, 77), 77);
+        // Disabled: no ISTATUS, no line, no deadline, even past CVAL.
+        assert_eq!(rd(&mut t, CNTP_CTL_EL0, 2000), 0);
+        assert!(!t.asserted(2000) && t.deadline().is_none());
+        // Enabled: ISTATUS from CVAL on; the line and the deadline unless masked.
+        t.access(acc(CNTP_CTL_EL0, false), 0xffff_fff9, 0).unwrap();
         assert_eq!(
-            t.access(acc(CNTP_CVAL_EL0, true), 0),
-            Ok(Some(0x1234_5678_9abc))
+            rd(&mut t, CNTP_CTL_EL0, 999),
+            1,
+            "only ENABLE and IMASK are kept"
         );
-        assert_eq!(t.access(acc(CNTP_CTL_EL0, false), 0xffff), Ok(None));
+        assert_eq!(rd(&mut t, CNTP_CTL_EL0, 1000), 1 | 4);
+        assert!(!t.asserted(999) && t.asserted(1000));
+        assert_eq!(t.deadline(), Some(1000));
+        t.access(acc(CNTP_CTL_EL0, false), 3, 0).unwrap();
         assert_eq!(
-            t.access(acc(CNTP_CTL_EL0, true), 0),
-            Ok(Some(3)),
-            "ISTATUS reads 0"
+            rd(&mut t, CNTP_CTL_EL0, 1000),
+            3 | 4,
+            "ISTATUS shows through IMASK"
+        );
+        assert!(!t.asserted(1000) && t.deadline().is_none());
+        // TVAL writes are relative to now, sign-extended.
+        t.access(acc(CNTP_TVAL_EL0, false), 500, 4000).unwrap();
+        assert_eq!(rd(&mut t, CNTP_CVAL_EL0, 0), 4500);
+        t.access(acc(CNTP_TVAL_EL0, false), 0xffff_ff00, 4000)
+            .unwrap();
+        assert_eq!(rd(&mut t, CNTP_CVAL_EL0, 0), 4000 - 256);
+        assert_eq!(
+            t.access(acc(CNTPCT_EL0, false), 1, 0),
+            Err(SysregError::Unhandled(acc(CNTPCT_EL0, false))),
+            "CNTPCT is read-only"
         );
     }
 
@@ -106,7 +164,7 @@ mod tests {
     fn unknown_register_is_an_error() {
         let mut t = TimerRegs::default();
         let a = acc((3, 0, 1, 0, 1), true);
-        assert_eq!(t.access(a, 0), Err(SysregError::Unhandled(a)));
+        assert_eq!(t.access(a, 0, 0), Err(SysregError::Unhandled(a)));
         assert_eq!(
             format!("{}", SysregError::Unhandled(a)),
             "mrs S3_0_C1_C0_1 (x3)"

@@ -1,7 +1,8 @@
 //! Property tests: lazyfp's FP hooks ([`VcpuFp`]), the shared per-core table ([`FpTable`]) and
 //! fp-service's logic ([`FpService`]) driven against a model of seL4 16's FPU mechanism.
 //!
-//! The kernel model ([`Kernel`]) follows the project's shared seL4/Microkit facts (sel4-microkit-facts.md), "FP/SIMD in seL4
+//! The kernel model ([`Kernel`], shared with the model checker in `tests/common/kernel.rs`)
+//! follows the project's shared seL4/Microkit facts (sel4-microkit-facts.md), "FP/SIMD in seL4
 //! 16". The system around it ([`System`]) drives lazyfp the way the PDs do:
 //! - the VMM (vmm-pd `Vm`): `run_map_fp` + `load_fp` before the vCPU's first run; every exit is
 //!   decoded (`decode_exit`), dispatched (an FP trap → `fp_trap`) and followed by `ctxsync_fp`;
@@ -29,17 +30,20 @@
 //! are still neither lost nor leaked (the kernel switches eagerly). As in the project's eager
 //! build variant, the VMM is then FPU-enabled and uses FP on every exit (`touch_fp`).
 use lazyfp::{
-    decode_exit, BeginStep, Exit, FpAction, FpError, FpOwner, FpPolicy, FpService, FpServiceError,
-    FpTable, VcpuFp,
+    BeginStep, Exit, FpAction, FpError, FpOwner, FpPolicy, FpService, FpServiceError, FpTable,
+    VcpuFp,
 };
 use proptest::prelude::*;
+
+mod common;
+
+use common::kernel::{FpUse, Kernel, Tid};
+use common::ExitKind;
 
 // ---------------------------------------------------------------------------------------------
 // Threads
 // ---------------------------------------------------------------------------------------------
 
-/// A thread (TCB) of the modelled system.
-type Tid = usize;
 /// The guest's vCPU thread; its vCPU id in lazyfp is [`VCPU_ID`].
 const VCPU: Tid = 0;
 const VCPU_ID: u8 = 0;
@@ -51,216 +55,19 @@ const FP_SERVICE: Tid = 2;
 const FIRST_CLIENT: Tid = 3;
 /// ... and calls fp-service on channel `FIRST_CHANNEL + i` (channel 0 is the VMM's).
 const FIRST_CHANNEL: u8 = 1;
+/// Thread names, by [`Tid`].
+const NAMES: &[&str] = &[
+    "vCPU",
+    "VMM",
+    "fp-service",
+    "NEON client 0",
+    "NEON client 1",
+    "NEON client 2",
+];
 
-fn thread_name(t: Tid) -> String {
-    match t {
-        VCPU => "vCPU".into(),
-        VMM => "VMM".into(),
-        FP_SERVICE => "fp-service".into(),
-        c => format!("NEON client {}", c - FIRST_CLIENT),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The kernel model
-// ---------------------------------------------------------------------------------------------
-
-/// seL4 16's FPU mechanism. FP register files are modelled as one `u64` "value"; every value a
-/// thread writes is unique and carries the writer's id in its top half, so a wrong value read
-/// tells whether it was lost (own stale value) or leaked (someone else's).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Kernel {
-    /// Per core: whose FP state is live in the registers (`ksCurFPUOwner`).
-    fpu_owner: Vec<Option<Tid>>,
-    /// Per core: the live register file (`None` while nobody owns the core's FPU).
-    regs: Vec<Option<u64>>,
-    /// Per thread: the FP state saved in its TCB.
-    saved: Vec<u64>,
-    /// Per thread: the TCB's `fpuDisabled` flag.
-    fpu_disabled: Vec<bool>,
-    /// Per thread: the core it is pinned to (its affinity).
-    core: Vec<u64>,
-    /// Per thread, ground truth rather than kernel state: the value it last wrote.
-    version: Vec<u64>,
-    /// Per thread: how many values it has written.
-    writes: Vec<u64>,
-    /// Per thread: how often the kernel loaded its state into registers.
-    loads: Vec<u64>,
-}
-
-impl Kernel {
-    /// `threads[t] = (core, fpu_disabled)`. Nobody's state is live yet; every TCB holds the
-    /// thread's initial value.
-    fn new(num_cores: u64, threads: &[(u64, bool)]) -> Self {
-        let n = threads.len();
-        let initial: Vec<u64> = (0..n).map(|t| Self::value(t, 0)).collect();
-        Self {
-            fpu_owner: vec![None; num_cores as usize],
-            regs: vec![None; num_cores as usize],
-            saved: initial.clone(),
-            fpu_disabled: threads.iter().map(|&(_, d)| d).collect(),
-            core: threads.iter().map(|&(c, _)| c).collect(),
-            version: initial,
-            writes: vec![0; n],
-            loads: vec![0; n],
-        }
-    }
-
-    fn value(t: Tid, generation: u64) -> u64 {
-        ((t as u64) << 32) | generation
-    }
-
-    fn writer_of(value: u64) -> Tid {
-        (value >> 32) as Tid
-    }
-
-    fn core_of(&self, t: Tid) -> usize {
-        self.core[t] as usize
-    }
-
-    /// Saves the live state of `core` into its owner's TCB; the core has no owner afterwards.
-    fn save_live_state(&mut self, core: usize) {
-        if let Some(owner) = self.fpu_owner[core].take() {
-            self.saved[owner] = self.regs[core]
-                .take()
-                .expect("an owned FPU has live registers");
-        }
-    }
-
-    /// The scheduler switches `t`'s core to `t` (`switchToThread` → lazy FPU restore):
-    /// - `fpuDisabled` thread: nothing; the owner's state stays live and `t` runs with FP trapped;
-    /// - the core's FPU owner: nothing;
-    /// - any other FPU-enabled thread: the owner's live state is saved into its TCB and `t`'s is
-    ///   loaded.
-    fn schedule(&mut self, t: Tid) {
-        let c = self.core_of(t);
-        if self.fpu_disabled[t] || self.fpu_owner[c] == Some(t) {
-            return;
-        }
-        self.save_live_state(c);
-        self.regs[c] = Some(self.saved[t]);
-        self.fpu_owner[c] = Some(t);
-        self.loads[t] += 1;
-    }
-
-    /// The running thread `t` executes an FP instruction that reads its registers: `None` when it
-    /// traps (`fpuDisabled`: CPTR_EL2.TFP; a vCPU's trap becomes a VCPUFault EC 0x07 for the
-    /// VMM), else the live register value (a running FPU-enabled thread owns its core's FPU).
-    fn fp_read(&self, t: Tid) -> Option<u64> {
-        if self.fpu_disabled[t] {
-            return None;
-        }
-        let c = self.core_of(t);
-        assert_eq!(
-            self.fpu_owner[c],
-            Some(t),
-            "{} runs FPU-enabled on core {c} without owning it",
-            thread_name(t)
-        );
-        self.regs[c]
-    }
-
-    /// The running FPU-enabled thread `t` writes a new value into its registers.
-    fn fp_write(&mut self, t: Tid) {
-        let c = self.core_of(t);
-        assert!(
-            !self.fpu_disabled[t] && self.fpu_owner[c] == Some(t),
-            "{} writes FP without owning it",
-            thread_name(t)
-        );
-        self.writes[t] += 1;
-        self.version[t] = Self::value(t, self.writes[t]);
-        self.regs[c] = Some(self.version[t]);
-    }
-
-    /// `TCB_SetFlags(set = fpuDisabled)`: if `t` owns its core's FPU, its state is saved into
-    /// its TCB first (by IPI when remote) and the core has no owner; then the flag is set.
-    fn set_fpu_disabled(&mut self, t: Tid) {
-        let c = self.core_of(t);
-        if self.fpu_owner[c] == Some(t) {
-            self.save_live_state(c);
-        }
-        self.fpu_disabled[t] = true;
-    }
-
-    /// `TCB_SetFlags(clear = fpuDisabled)`: only the flag; the state is loaded when `t` runs.
-    fn clear_fpu_disabled(&mut self, t: Tid) {
-        self.fpu_disabled[t] = false;
-    }
-
-    /// The `TCB_SetFlags` call a hook asked for, on `t`'s TCB.
-    fn apply(&mut self, t: Tid, action: FpAction) {
-        match action {
-            FpAction::None => {}
-            FpAction::DisableGuestFp => self.set_fpu_disabled(t),
-            FpAction::EnableGuestFp => self.clear_fpu_disabled(t),
-        }
-    }
-
-    /// `TCB_SetAffinity` (seL4 `Arch_migrateTCB`): a thread that owns its old core's FPU has its
-    /// state saved there before it moves.
-    fn set_affinity(&mut self, t: Tid, core: u64) {
-        let old = self.core_of(t);
-        if self.fpu_owner[old] == Some(t) {
-            self.save_live_state(old);
-        }
-        self.core[t] = core;
-    }
-
-    /// `t` reads its FP registers and must see exactly what it last wrote (invariant 1).
-    fn check_read(&self, t: Tid, got: u64, when: &str) {
-        let want = self.version[t];
-        if got != want {
-            let writer = Self::writer_of(got);
-            if writer == t {
-                panic!(
-                    "{when}: {} lost its FP state: read {got:#x}, last wrote {want:#x}",
-                    thread_name(t)
-                );
-            }
-            panic!(
-                "{when}: {} read {}'s FP state {got:#x} (leak); it last wrote {want:#x}",
-                thread_name(t),
-                thread_name(writer)
-            );
-        }
-    }
-
-    /// Invariant 1 for every thread, and the kernel's own consistency.
-    fn check(&self, when: &str) {
-        for (c, owner) in self.fpu_owner.iter().enumerate() {
-            match owner {
-                Some(o) => {
-                    assert_eq!(
-                        self.core_of(*o),
-                        c,
-                        "{when}: FPU owner of core {c} is pinned elsewhere"
-                    );
-                    assert!(
-                        !self.fpu_disabled[*o],
-                        "{when}: FPU owner of core {c} has fpuDisabled"
-                    );
-                    assert!(
-                        self.regs[c].is_some(),
-                        "{when}: owned core {c} without live registers"
-                    );
-                }
-                None => assert!(
-                    self.regs[c].is_none(),
-                    "{when}: unowned core {c} with live registers"
-                ),
-            }
-        }
-        for t in 0..self.version.len() {
-            let c = self.core_of(t);
-            let latest = if self.fpu_owner[c] == Some(t) {
-                self.regs[c].unwrap()
-            } else {
-                self.saved[t]
-            };
-            self.check_read(t, latest, when);
-        }
-    }
+/// A kernel-model result that must be Ok: its error is the failed invariant.
+fn ok<T>(r: Result<T, String>, when: &str) -> T {
+    r.unwrap_or_else(|e| panic!("{when}: {e}"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,16 +106,6 @@ struct Expected {
     /// Invariant 4: a NEON section on the vCPU's core saved it back and the guest has not used
     /// FP since; the vCPU's load count must stay at this value.
     idle_after_saveback: Option<u64>,
-}
-
-/// A guest exit that involves no FP (the VMM handles it and calls `ctxsync_fp`).
-#[derive(Clone, Copy, Debug)]
-enum ExitKind {
-    Mmio,
-    Hvc,
-    Wfi,
-    Sysreg,
-    Vppi,
 }
 
 /// Requests fp-service must refuse without changing anything (invariant 5).
@@ -383,7 +180,7 @@ impl System {
             .map(|(i, &c)| (FIRST_CHANNEL + i as u8, c as u8))
             .collect();
         let mut s = Self {
-            kernel: Kernel::new(n, &threads),
+            kernel: Kernel::new(n, NAMES, &threads),
             table: Box::default(),
             vcpu: VcpuFp::new(VCPU_ID, cfg.vcpu_core, cfg.policy),
             svc: FpService::new(n, &clients),
@@ -430,7 +227,7 @@ impl System {
     fn load(&mut self, core: u64) {
         let action = self.vcpu.load_fp(core, &self.table).expect("load_fp");
         self.exp.loads += 1;
-        self.kernel.apply(VCPU, action);
+        ok(self.kernel.apply(VCPU, action), "load_fp's TCB_SetFlags");
     }
 
     /// `put_fp` and its `TCB_SetFlags`. Like KVM's put (save the registers into the vCPU, flush
@@ -439,7 +236,7 @@ impl System {
     fn put(&mut self) {
         let action = self.vcpu.put_fp(&self.table).expect("put_fp");
         self.exp.puts += 1;
-        self.kernel.apply(VCPU, action);
+        ok(self.kernel.apply(VCPU, action), "put_fp's TCB_SetFlags");
         assert!(
             self.kernel.fpu_disabled[VCPU],
             "put_fp left the vCPU's FP enabled"
@@ -459,28 +256,21 @@ impl System {
 
     /// A thread that uses FP reads its registers, checks them and maybe writes a new value.
     fn use_fp(&mut self, t: Tid, writes: bool, when: &str) {
-        let got = self
-            .kernel
-            .fp_read(t)
-            .unwrap_or_else(|| panic!("{when}: {} trapped on FP", thread_name(t)));
-        self.kernel.check_read(t, got, when);
-        if writes {
-            self.kernel.fp_write(t);
+        if ok(self.kernel.use_fp(t, writes), when) == FpUse::Trapped {
+            panic!("{when}: {} trapped on FP", self.kernel.name(t));
         }
     }
 
     /// The vCPU's fault reaches the VMM (vmm-pd `Vm::handle_fault`): the VMM runs (in the eager
     /// build it uses FP first), decodes the message, dispatches, and calls `ctxsync_fp`.
-    fn vmm_handles_exit(&mut self, label: u64, msg: &[u64]) {
-        self.kernel.schedule(VMM);
+    fn vmm_handles_exit(&mut self, kind: ExitKind) {
+        ok(self.kernel.schedule(VMM), "VMM scheduled");
         if !self.kernel.fpu_disabled[VMM] {
             self.use_fp(VMM, true, "VMM touch_fp on exit");
         }
-        let exit = decode_exit(label, msg.len(), |i| msg.get(i).copied().unwrap_or(0))
-            .expect("decodable exit");
-        if exit == Exit::FpTrap {
+        if kind.decode().expect("decodable exit") == Exit::FpTrap {
             let action = self.vcpu.fp_trap().expect("fp_trap");
-            self.kernel.apply(VCPU, action);
+            ok(self.kernel.apply(VCPU, action), "fp_trap's TCB_SetFlags");
         }
         self.vcpu.ctxsync_fp(&self.table).expect("ctxsync_fp");
         self.check_table_after_ctxsync();
@@ -542,7 +332,7 @@ impl System {
                     self.exp.stale_savebacks += 1;
                 }
                 let action = self.vcpu.save_back(asked, &self.table).expect("save_back");
-                self.kernel.apply(VCPU, action);
+                ok(self.kernel.apply(VCPU, action), "save_back's TCB_SetFlags");
                 let saved = action == FpAction::DisableGuestFp;
                 assert_eq!(
                     self.svc.finish_begin(&self.table, ch, core, Ok(saved)),
@@ -592,20 +382,20 @@ impl System {
     /// Client `i` is scheduled inside its section and uses NEON.
     fn neon_use(&mut self, i: usize) {
         let t = Self::client_tid(i);
-        self.kernel.schedule(t);
+        ok(self.kernel.schedule(t), "NEON client scheduled");
         self.use_fp(t, true, "NEON client in its section");
     }
 
     /// An fpu-disabled thread is scheduled: nothing in the kernel's FP state changes.
     fn schedule_fpu_disabled(&mut self, t: Tid) {
         let before = self.kernel.clone();
-        self.kernel.schedule(t);
+        ok(self.kernel.schedule(t), "scheduled");
         if self.kernel.fpu_disabled[t] {
             assert_eq!(
                 self.kernel,
                 before,
                 "scheduling fpu-disabled {} changed FP state",
-                thread_name(t)
+                self.kernel.name(t)
             );
         }
     }
@@ -664,13 +454,13 @@ impl System {
         match step {
             Step::GuestRuns { uses_fp, writes } => {
                 let loads_before = self.kernel.loads[VCPU];
-                self.kernel.schedule(VCPU);
+                ok(self.kernel.schedule(VCPU), "guest scheduled");
                 if uses_fp {
-                    if self.kernel.fp_read(VCPU).is_none() {
+                    if ok(self.kernel.fp_read(VCPU), "guest FP use").is_none() {
                         // FP trap exit (VCPUFault, HSR 0x1fe00000); the reply re-executes it.
                         self.exp.fp_traps += 1;
-                        self.vmm_handles_exit(8, &[0x1fe0_0000]);
-                        self.kernel.schedule(VCPU);
+                        self.vmm_handles_exit(ExitKind::FpTrap);
+                        ok(self.kernel.schedule(VCPU), "guest rescheduled");
                         assert!(
                             !self.kernel.fpu_disabled[VCPU],
                             "the FP trap handler left the guest's FP trapped (trap loop)"
@@ -687,28 +477,8 @@ impl System {
                 }
             }
             Step::Exit(kind) => {
-                self.kernel.schedule(VCPU);
-                let (label, msg): (u64, Vec<u64>) = match kind {
-                    // Data abort with ISV at the UART: VmFault [pc, addr, prefetch, esr].
-                    ExitKind::Mmio => (
-                        6,
-                        vec![
-                            0x4008_0000,
-                            0x0900_0018,
-                            0,
-                            (0x24 << 26) | (1 << 24) | (2 << 22),
-                        ],
-                    ),
-                    ExitKind::Hvc => (2, (0..13).collect()),
-                    ExitKind::Wfi => (8, vec![0x0600_0000]),
-                    // MSR CNTP_CTL_EL0 (EC 0x18).
-                    ExitKind::Sysreg => (
-                        8,
-                        vec![(0x18 << 26) | (3 << 20) | (3 << 14) | (14 << 10) | (2 << 1)],
-                    ),
-                    ExitKind::Vppi => (9, vec![27]),
-                };
-                self.vmm_handles_exit(label, &msg);
+                ok(self.kernel.schedule(VCPU), "guest scheduled");
+                self.vmm_handles_exit(kind);
             }
             Step::NeonSection { client } => {
                 let i = client % clients;
@@ -737,7 +507,7 @@ impl System {
                 let to = to_core % self.cfg.num_cores;
                 let from = self.vcpu.core();
                 self.put();
-                self.kernel.set_affinity(VCPU, to);
+                ok(self.kernel.set_affinity(VCPU, to), "TCB_SetAffinity");
                 self.load(to);
                 assert_ne!(
                     self.table.owner(from),
@@ -759,7 +529,7 @@ impl System {
     /// All invariants.
     fn check(&mut self, when: &str) {
         // 1. No FP value lost or leaked (kernel side, every thread).
-        self.kernel.check(when);
+        ok(self.kernel.check(), when);
         assert!(
             self.kernel.fpu_disabled[FP_SERVICE] && self.kernel.loads[FP_SERVICE] == 0,
             "{when}: fp-service touched FP"

@@ -45,6 +45,16 @@ impl OnVmStop {
     }
 }
 
+/// What wakes halted vCPUs (`<board wake>`; absent: nothing, WFI is stepped over).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WakeTimer {
+    None,
+    /// The EL1 physical timer, exported to user level by the kernel (its PPI is `wake_irq`).
+    Ptimer,
+    /// An i.MX General Purpose Timer mapped from the memory region `wake_timer`.
+    ImxGpt,
+}
+
 /// One board's facts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Board {
@@ -56,6 +66,9 @@ pub struct Board {
     pub uart_irq: u64,
     /// `on_vm_stop`, optional: `serve` unless the board file says `power-off`.
     pub on_vm_stop: OnVmStop,
+    /// `wake` and `wake_irq` (an `<irq>` of the VMM), optional together.
+    pub wake: WakeTimer,
+    pub wake_irq: u64,
     /// The text of the `<system>`, `<vmm>` and `<virtual_machine>` children, as written.
     system: String,
     vmm: String,
@@ -209,12 +222,26 @@ pub fn parse_board(file: &str, xml: &str, name: &str) -> Result<Board, BoardErro
         None => OnVmStop::Serve,
         Some(v) => OnVmStop::parse(v).ok_or_else(|| bad("on_vm_stop", v))?,
     };
+    let wake = match root.attribute("wake") {
+        None => WakeTimer::None,
+        Some("ptimer") => WakeTimer::Ptimer,
+        Some("imx-gpt") => WakeTimer::ImxGpt,
+        Some(v) => return Err(bad("wake", v)),
+    };
+    let wake_irq = match (wake, root.attribute("wake_irq")) {
+        (WakeTimer::None, None) => 0,
+        (WakeTimer::None, Some(v)) => return Err(bad("wake_irq", v)),
+        (_, None) => return Err(attr("wake_irq").unwrap_err()),
+        (_, Some(v)) => parse_number(v).ok_or_else(|| bad("wake_irq", v))?,
+    };
     let mut board = Board {
         name: name.to_owned(),
         gic,
         uart,
         uart_irq,
         on_vm_stop,
+        wake,
+        wake_irq,
         system: String::new(),
         vmm: String::new(),
         vm: String::new(),
@@ -326,6 +353,10 @@ mod tests {
             check_requirements(&system, FpPolicy::Lazy).unwrap();
             let vmm = system.pd(VMM).unwrap();
             assert!(vmm.irqs.iter().any(|i| i.irq == board.uart_irq), "{name}");
+            assert!(
+                vmm.irqs.iter().any(|i| i.irq == board.wake_irq),
+                "{name}: wake-up irq"
+            );
             assert_eq!(
                 crate::dtb::gic_of(&system),
                 board.gic,
@@ -341,6 +372,7 @@ mod tests {
                         (GicVersion::V2, UartKind::Pl011, Some(0x0900_0000))
                     );
                     assert!(gicv && vmm.irqs.iter().any(|i| i.irq == 30));
+                    assert_eq!((board.wake, board.wake_irq), (WakeTimer::Ptimer, 30));
                     assert_eq!(board.on_vm_stop, OnVmStop::PowerOff, "QEMU: the run ends");
                 }
                 _ => {
@@ -357,6 +389,13 @@ mod tests {
                         "no user-level physical timer"
                     );
                     assert_eq!(board.on_vm_stop, OnVmStop::Serve, "{name}: a real board");
+                    // GPT1 (timer@302d0000, SPI 55) wakes halted vCPUs.
+                    assert_eq!((board.wake, board.wake_irq), (WakeTimer::ImxGpt, 87));
+                    assert_eq!(
+                        system.mr("wake_timer").unwrap().phys_addr,
+                        Some(0x302d_0000)
+                    );
+                    assert!(vmm.maps.iter().any(|m| m.mr == "wake_timer"), "{name}");
                 }
             }
         }

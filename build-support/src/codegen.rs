@@ -192,6 +192,7 @@ fn neon_workers(out: &mut String, system: &System) {
 fn maps(out: &mut String, system: &System, maps: &[Map]) -> Result<(), SdfError> {
     let mut consts = Names::default();
     let mut items = Vec::new();
+    let mut all = Vec::new();
     for map in maps {
         let name = const_name(&map.mr, &map.at)?;
         consts.claim(name.clone(), &map.at)?;
@@ -201,7 +202,13 @@ fn maps(out: &mut String, system: &System, maps: &[Map]) -> Result<(), SdfError>
             hex(map.vaddr),
             hex(size)
         ));
+        all.push(format!("(\"{}\", {name})", map.mr));
     }
+    // Every map by memory-region name, for maps only some boards have (sdf::find_map).
+    items.push(format!(
+        "pub const ALL: &[(&str, crate::sdf::Map)] = &[{}];",
+        all.join(", ")
+    ));
     submodule(out, "map", &items);
     Ok(())
 }
@@ -376,7 +383,7 @@ mod tests {
             "{neon_worker}"
         );
         assert!(
-            neon_worker.contains("    pub mod map {}\n"),
+            neon_worker.contains("    pub mod map {\n        pub const ALL: &[(&str, crate::sdf::Map)] = &[];\n    }\n"),
             "{neon_worker}"
         );
         let vm = module_text(&code, "vm");

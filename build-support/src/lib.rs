@@ -17,6 +17,7 @@ use std::path::Path;
 
 pub use board::{
     apply_board, load_board, parse_board, supported_boards, Board, BoardError, OnVmStop, UartKind,
+    WakeTimer,
 };
 pub use cargo::{env_sdk, pd_link_args, rerun_env};
 pub use codegen::sdf_rs;
@@ -69,8 +70,13 @@ pub fn board_rs(board: &Board) -> String {
         OnVmStop::PowerOff => "PowerOff",
         OnVmStop::Serve => "Serve",
     };
+    let wake = match board.wake {
+        WakeTimer::None => "None",
+        WakeTimer::Ptimer => "Ptimer",
+        WakeTimer::ImxGpt => "ImxGpt",
+    };
     format!(
-        "\n/// The board the system is built for (boards/{0}.xml).\npub mod board {{\n    pub const NAME: &str = \"{0}\";\n    pub const GIC: crate::GicVersion = crate::GicVersion::{gic};\n    pub const UART: crate::sdf::UartKind = crate::sdf::UartKind::{uart};\n    pub const UART_IRQ: u64 = {1};\n    pub const ON_VM_STOP: crate::sdf::OnVmStop = crate::sdf::OnVmStop::{on_vm_stop};\n}}\n",
-        board.name, board.uart_irq
+        "\n/// The board the system is built for (boards/{0}.xml).\npub mod board {{\n    pub const NAME: &str = \"{0}\";\n    pub const GIC: crate::GicVersion = crate::GicVersion::{gic};\n    pub const UART: crate::sdf::UartKind = crate::sdf::UartKind::{uart};\n    pub const UART_IRQ: u64 = {1};\n    pub const ON_VM_STOP: crate::sdf::OnVmStop = crate::sdf::OnVmStop::{on_vm_stop};\n    pub const WAKE: crate::sdf::WakeTimer = crate::sdf::WakeTimer::{wake};\n    pub const WAKE_IRQ: u64 = {2};\n}}\n",
+        board.name, board.uart_irq, board.wake_irq
     )
 }

@@ -37,7 +37,8 @@ fn init() -> Floor {
         )
     };
     let tcb = Child::new(sdf_vm::VCPUS[0].id).vm_tcb();
-    match lazyfp::bundle::load_bundle(image, ram, abi::GUEST_RAM_BASE) {
+    // The benchmark guest is stored raw: no XZ dictionary.
+    match lazyfp::bundle::load_bundle(image, ram, abi::GUEST_RAM_BASE, &mut []) {
         Ok(boot) => {
             let mut ctx = UserContext::default();
             ctx.0[UserContext::PC] = boot.entry;

@@ -1,9 +1,12 @@
 //! Trapped MSR/MRS (ESR EC 0x18) in any order, decoded from the raw ISS and emulated.
 //!
-//! Invariants: the ISS fields decode and re-encode losslessly (bits 21:0); the physical timer is
-//! storage: CNTP_CVAL reads the last value written, CNTP_CTL the last ENABLE/IMASK written with
-//! ISTATUS 0, CNTP_TVAL reads 0; a read gives a value and a write none; any other register is
-//! refused as `Unhandled` with the access itself and leaves the timer as it was.
+//! Invariants: the ISS fields decode and re-encode losslessly (bits 21:0); the physical timer
+//! follows the counter value `now` of each access: CNTP_CVAL reads the last value written (or
+//! set through TVAL: now + the sign-extended low 32 bits), CNTP_CTL the last ENABLE/IMASK
+//! written plus ISTATUS (enabled and now >= CVAL), CNTP_TVAL the low 32 bits of CVAL - now,
+//! CNTPCT now; the line is ISTATUS and not IMASK, and the deadline CVAL when enabled and
+//! unmasked; a read gives a value and a write none; any other register is refused as
+//! `Unhandled` with the access itself and leaves the timer as it was.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -16,11 +19,13 @@ struct Access {
     iss: u32,
     timer: Option<(u8, bool)>,
     value: u64,
+    now: u64,
 }
 
 const CTL: (u8, u8, u8, u8, u8) = (3, 3, 14, 2, 1);
 const CVAL: (u8, u8, u8, u8, u8) = (3, 3, 14, 2, 2);
 const TVAL: (u8, u8, u8, u8, u8) = (3, 3, 14, 2, 0);
+const PCT: (u8, u8, u8, u8, u8) = (3, 3, 14, 0, 1);
 
 fn iss_of(a: SysregAccess) -> u32 {
     (a.op0 as u32) << 20
@@ -55,11 +60,14 @@ fuzz_target!(|accesses: Vec<Access>| {
         assert!(a.op0 < 4 && a.op1 < 8 && a.op2 < 8 && a.crn < 16 && a.crm < 16 && a.rt < 32);
 
         let before = t;
-        let r = t.access(a, acc.value);
+        let now = acc.now;
+        let r = t.access(a, acc.value, now);
+        let istatus = ctl & 1 != 0 && now >= cval;
         match (a.key(), a.read) {
-            (CTL, true) => assert_eq!(r, Ok(Some(ctl))),
+            (CTL, true) => assert_eq!(r, Ok(Some(ctl | (istatus as u64) << 2))),
             (CVAL, true) => assert_eq!(r, Ok(Some(cval))),
-            (TVAL, true) => assert_eq!(r, Ok(Some(0))),
+            (TVAL, true) => assert_eq!(r, Ok(Some(cval.wrapping_sub(now) & 0xffff_ffff))),
+            (PCT, true) => assert_eq!(r, Ok(Some(now))),
             (CTL, false) => {
                 assert_eq!(r, Ok(None));
                 ctl = acc.value & 0b11;
@@ -68,13 +76,18 @@ fuzz_target!(|accesses: Vec<Access>| {
                 assert_eq!(r, Ok(None));
                 cval = acc.value;
             }
-            (TVAL, false) => assert_eq!(r, Ok(None)),
+            (TVAL, false) => {
+                assert_eq!(r, Ok(None));
+                cval = now.wrapping_add(acc.value as u32 as i32 as i64 as u64);
+            }
             _ => {
                 assert_eq!(r, Err(SysregError::Unhandled(a)));
                 assert_eq!(t, before, "a refused access changes nothing");
                 assert!(r.unwrap_err().to_string().contains(&format!("(x{})", a.rt)));
             }
         }
-        assert_eq!(ctl & !0b11, 0, "ISTATUS never set");
+        assert_eq!(t.istatus(now), ctl & 1 != 0 && now >= cval);
+        assert_eq!(t.asserted(now), t.istatus(now) && ctl & 2 == 0);
+        assert_eq!(t.deadline(), (ctl == 1).then_some(cval));
     }
 });

@@ -4,12 +4,12 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use aarch64_cpu::asm::barrier::{isb, SY};
 use aarch64_cpu::asm::wfi;
 use aarch64_cpu::registers::{
-    Readable, Writeable, CNTFRQ_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTVCT_EL0, CNTV_CTL_EL0,
-    CNTV_CVAL_EL0, CNTV_TVAL_EL0,
+    Readable, Writeable, CNTFRQ_EL0, CNTPCT_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTP_TVAL_EL0,
+    CNTVCT_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0, CNTV_TVAL_EL0,
 };
 use guest::hw::{gicc, gicd, pl011, timer, Gic};
 use guest::smp::Budget;
-use guest::wake::{sgi_wake_check, WfiWake, WAKE_SGI};
+use guest::wake::{sgi_wake_check, PtimerFire, WfiWake, PTIMER_PPI, WAKE_SGI};
 use guest::{expect_bits, expect_eq, CheckResult, Failure};
 use lazyfp::abi::{self, hc, psci, FailReason};
 
@@ -27,7 +27,8 @@ pub fn run() -> CheckResult {
     capfault_recovery()?;
     unclaimed_mmio_aborts()?;
     vtimer_irqs()?;
-    wfi_blocks()
+    wfi_blocks()?;
+    ptimer_fires()
 }
 
 /// Set while the guest expects the abort of [`unclaimed_mmio_aborts`]; the trap handler then
@@ -62,11 +63,14 @@ fn unclaimed_mmio_aborts() -> CheckResult {
 
 /// Whether the VMM said (x1 of `hc::VERSION`) that a WFI blocks until an interrupt.
 static WFI_BLOCKS: AtomicBool = AtomicBool::new(false);
+/// Whether the VMM emulates the EL1 physical timer (`hc::FEATURE_PTIMER`).
+static PTIMER: AtomicBool = AtomicBool::new(false);
 
 /// HVC (UnknownSyscall fault) and SMC (VCPUFault EC 0x17): `hc::VERSION` → `hc::ABI_VERSION`.
 fn hypercall_version() -> CheckResult {
     let [v, features, ..] = hvc(hc::VERSION, [0; 3]);
     WFI_BLOCKS.store(features & hc::FEATURE_WFI_BLOCKS != 0, Ordering::Relaxed);
+    PTIMER.store(features & hc::FEATURE_PTIMER != 0, Ordering::Relaxed);
     expect_eq("hvc-version", FailReason::HvcHypercall, v, hc::ABI_VERSION)?;
     let [v, ..] = smc(hc::VERSION, [0; 3]);
     expect_eq(
@@ -371,6 +375,58 @@ fn wfi_blocks() -> CheckResult {
         exits,
     }
     .check()
+}
+
+/// How far ahead the physical-timer check arms the timer.
+const PTIMER_WAIT_MS: u64 = 3;
+
+/// The emulated EL1 physical timer (where the VMM says it emulates it): armed through
+/// CNTP_TVAL_EL0 3 ms ahead with IRQs masked, one WFI must last until the deadline and end with
+/// ISTATUS set, TVAL negative and PPI 30 pending at the CPU interface.
+fn ptimer_fires() -> CheckResult {
+    if !PTIMER.load(Ordering::Relaxed) {
+        println!("physical-timer check SKIPPED: the physical timer is not emulated here (it is the VMM's)");
+        return Ok(());
+    }
+    gic::cpu_setup(
+        VTIMER_BIT | 1 << WAKE_SGI | 1 << PTIMER_PPI,
+        &[(PTIMER_PPI, VTIMER_PRIORITY)],
+    )?;
+    let ticks = timer::ticks_ms(CNTFRQ_EL0.get(), PTIMER_WAIT_MS);
+    CNTP_CTL_EL0.set(0);
+    let armed_at = CNTPCT_EL0.get();
+    CNTP_TVAL_EL0.set(ticks);
+    CNTP_CTL_EL0.set(timer::CTL_ENABLE);
+    isb(SY);
+    let deadline = CNTP_CVAL_EL0.get();
+    let ctl_before = CNTP_CTL_EL0.get();
+    wfi();
+    let woke_at = CNTPCT_EL0.get();
+    let ctl_after = CNTP_CTL_EL0.get();
+    let tval_after = CNTP_TVAL_EL0.get();
+    let intid = match gic::acknowledge() {
+        Some((intid, iar)) => {
+            // Mask the timer before the EOI, as Linux does: a level interrupt still asserted
+            // at EOI is raised again.
+            CNTP_CTL_EL0.set(timer::CTL_ENABLE | timer::CTL_IMASK);
+            isb(SY);
+            gic::end(iar);
+            intid
+        }
+        None => gicc::INTID_SPURIOUS,
+    };
+    CNTP_CTL_EL0.set(0);
+    isb(SY);
+    PtimerFire {
+        deadline,
+        armed_at,
+        ctl_before,
+        ctl_after,
+        woke_at,
+        tval_after,
+        intid,
+    }
+    .check(ticks)
 }
 
 /// Set by vCPU 0 right before it waits for the wake-up SGI.

@@ -51,6 +51,55 @@ impl WfiWake {
     }
 }
 
+/// The emulated EL1 physical timer's PPI.
+pub const PTIMER_PPI: u32 = lazyfp::abi::PTIMER_IRQ as u32;
+
+/// What vCPU 0 saw around one WFI with IRQs masked and the physical timer armed (boards where
+/// the VMM emulates it: `hc::FEATURE_PTIMER`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PtimerFire {
+    /// CNTP_CVAL_EL0 as armed through CNTP_TVAL_EL0, and the count when it was.
+    pub deadline: u64,
+    pub armed_at: u64,
+    /// CNTP_CTL_EL0 right after arming, and right after the WFI.
+    pub ctl_before: u64,
+    pub ctl_after: u64,
+    /// CNTPCT_EL0 and CNTP_TVAL_EL0 right after the WFI.
+    pub woke_at: u64,
+    pub tval_after: u64,
+    /// The interrupt id the CPU interface gave after the WFI.
+    pub intid: u32,
+}
+
+impl PtimerFire {
+    /// Passes if TVAL set CVAL ahead of the count, the timer did not fire before its deadline
+    /// and did after it (ISTATUS, TVAL negative), and PPI 30 is what was pending. PhysTimer.
+    pub fn check(&self, ticks: u64) -> CheckResult {
+        let reason = FailReason::PhysTimer;
+        if self.deadline < self.armed_at + ticks || self.deadline > self.armed_at + 2 * ticks {
+            return Err(
+                Failure::new("ptimer-cval", reason, self.deadline, self.armed_at)
+                    .labelled("cval", "count"),
+            );
+        }
+        expect_eq(
+            "ptimer-istatus-before",
+            reason,
+            self.ctl_before,
+            timer::CTL_ENABLE,
+        )?;
+        if self.woke_at < self.deadline {
+            return Err(
+                Failure::new("ptimer-deadline", reason, self.woke_at, self.deadline)
+                    .labelled("count", "deadline"),
+            );
+        }
+        expect_bits("ptimer-istatus", reason, self.ctl_after, timer::CTL_ISTATUS)?;
+        expect_eq("ptimer-tval-negative", reason, self.tval_after >> 31, 1)?;
+        expect_eq("ptimer-iar", reason, self.intid.into(), PTIMER_PPI.into())
+    }
+}
+
 /// The SGI check: `intid` (from GICC_IAR after vCPU 0's WFI) must be [`WAKE_SGI`]; x2 = the
 /// interrupt id seen (1023 if none), x3 = whether vCPU 1 said it sent the SGI.
 pub fn sgi_wake_check(intid: u32, sent: bool) -> CheckResult {
@@ -75,6 +124,58 @@ mod tests {
         intid: 27,
         exits: 4,
     };
+
+    const FIRED: PtimerFire = PtimerFire {
+        deadline: 10_100,
+        armed_at: 10_000,
+        ctl_before: timer::CTL_ENABLE,
+        ctl_after: timer::CTL_ENABLE | timer::CTL_ISTATUS,
+        woke_at: 10_150,
+        tval_after: (-50i32) as u32 as u64,
+        intid: PTIMER_PPI,
+    };
+
+    #[test]
+    fn ptimer_fire_passes_only_when_on_time_and_pending() {
+        assert_eq!(FIRED.check(100), Ok(()));
+        let name = |p: PtimerFire| p.check(100).unwrap_err().check;
+        assert_eq!(
+            name(PtimerFire {
+                deadline: 10_050,
+                ..FIRED
+            }),
+            "ptimer-cval"
+        );
+        assert_eq!(
+            name(PtimerFire {
+                ctl_before: 5,
+                ..FIRED
+            }),
+            "ptimer-istatus-before"
+        );
+        assert_eq!(
+            name(PtimerFire {
+                woke_at: 10_099,
+                ..FIRED
+            }),
+            "ptimer-deadline"
+        );
+        assert_eq!(
+            name(PtimerFire {
+                ctl_after: 1,
+                ..FIRED
+            }),
+            "ptimer-istatus"
+        );
+        assert_eq!(
+            name(PtimerFire {
+                tval_after: 5,
+                ..FIRED
+            }),
+            "ptimer-tval-negative"
+        );
+        assert_eq!(name(PtimerFire { intid: 27, ..FIRED }), "ptimer-iar");
+    }
 
     fn failed(w: WfiWake) -> (&'static str, [u64; 3]) {
         let f = w.check().unwrap_err();

@@ -9,6 +9,7 @@ mod cap;
 mod console;
 mod entry;
 mod fpu;
+mod gpt;
 mod handler;
 mod invocation;
 mod ipc;
@@ -29,6 +30,7 @@ pub use entry::{pd_name, run_main};
 #[cfg(target_feature = "neon")]
 pub use fpu::checksum_neon;
 pub use fpu::{checksum_scalar, touch_fp, VRegs};
+pub use gpt::{ack_gpt, set_gpt_alarm, use_imx_gpt, GPT_HZ};
 pub use handler::{Handler, PPC_ERROR_LABEL};
 #[cfg(target_feature = "neon")]
 pub use invocation::vregs_ppcall_wait_ppcall;

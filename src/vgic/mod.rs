@@ -447,6 +447,20 @@ impl Vgic {
         cpu.lrs.iter().any(Option::is_some) || (0..WORDS).any(|w| self.ready(vcpu, w, gates) != 0)
     }
 
+    /// The first interrupt that makes `has_pending` true, and whether it sits in a list
+    /// register (`true`) or waits in the distributor's state (`false`): for diagnostics.
+    pub fn first_pending(&self, vcpu: usize) -> Option<(u16, bool)> {
+        let cpu = self.cpus[..self.vcpus].get(vcpu)?;
+        if let Some(irq) = cpu.lrs.iter().flatten().next() {
+            return Some((*irq, true));
+        }
+        let gates = self.gates();
+        (0..WORDS).find_map(|w| {
+            let r = self.ready(vcpu, w, gates);
+            (r != 0).then(|| ((w * 32) as u16 + r.trailing_zeros() as u16, false))
+        })
+    }
+
     /// Fills the free list registers of `vcpu` from its queue. The calls above do this already;
     /// this is for a VMM that passed them an `out` without room.
     pub fn deliver(&mut self, vcpu: usize, out: &mut Injections) {

@@ -45,11 +45,15 @@ fn init() -> Vmm {
     unsafe { microkit_rt::set_console_uart_of(sdf_vmm::map::UART.vaddr as usize, kind) };
     // SAFETY: the maps below come from the validated system.xml; guest RAM and the image are
     // mapped only here in this PD, and the FP table is a region of atomics shared with fp-service.
-    let (ram, image, table) = unsafe {
+    let (ram, image, table, dict) = unsafe {
         (
             memory::region_bytes_mut(sdf_vmm::map::GUEST_RAM.vaddr, sdf_vmm::map::GUEST_RAM.size),
             memory::region_bytes(sdf_vmm::map::GUEST_IMAGE.vaddr, guest_image_size()),
             memory::shared::<FpTable>(sdf_vmm::map::FP_TABLE.vaddr),
+            memory::region_bytes_mut(
+                sdf_vmm::map::UNPACK_DICT.vaddr,
+                sdf_vmm::map::UNPACK_DICT.size,
+            ),
         )
     };
     // SAFETY: the ticker page is mapped read-only here by system.xml; it holds only atomics.
@@ -58,6 +62,10 @@ fn init() -> Vmm {
     // SAFETY: the hostile client's console page is mapped read-write here by system.xml; it
     // holds only atomics (whatever the client writes in it is read as untrusted).
     let hostile_log = unsafe { memory::shared::<LineRing>(sdf_vmm::map::HOSTILE_LOG.vaddr) };
+    if let Some(map) = vm::WAKE_MAP {
+        // SAFETY: the board file maps its GPT here, uncached, into this PD alone.
+        unsafe { microkit_rt::use_imx_gpt(map.vaddr as usize) };
+    }
     microkit_rt::enable_rx_interrupt();
     say!(
         "lazyfp: vmm up ({} policy, {} core(s), {} vCPU(s)), guest image {} bytes",
@@ -71,7 +79,7 @@ fn init() -> Vmm {
         image.len()
     );
     Vmm {
-        vm: vm::Vm::start(ram, image, table, ticker),
+        vm: vm::Vm::start(ram, image, dict, table, ticker),
         untrusted: untrusted::Untrusted::new(hostile_log),
     }
 }

@@ -39,6 +39,21 @@ pub struct ExitStats {
     pub wfx: u64,
     /// WFIs that stopped the vCPU until an interrupt (the rest were stepped over).
     pub halts: u64,
+    /// Why WFx exits did not halt (diagnostics): WFE hints stepped over; WFIs that found an
+    /// interrupt already in a list register, or one queued; WFIs whose local deadline had passed;
+    /// remote-vCPU WFIs whose deadline had passed (bounded sleep instead).
+    pub wfe: u64,
+    pub idle_lr: u64,
+    pub idle_queued: u64,
+    pub idle_due: u64,
+    pub rechecks: u64,
+    /// WFEs that napped (a spin of WFE_SPIN_LIMIT WFEs in a row).
+    pub wfe_naps: u64,
+    /// The interrupt that last made a WFI return at once.
+    pub last_pending: u16,
+    /// Halts ended by an injection, and by the wake-up timer.
+    pub wakes_irq: u64,
+    pub wakes_timer: u64,
     pub sysreg: u64,
     pub vppi: u64,
     pub maintenance: u64,
@@ -57,6 +72,12 @@ pub struct Vcpu {
     /// Stopped in WFI until an interrupt, or until this counter value (the virtual timer's
     /// deadline in physical counts; `u64::MAX`: no deadline).
     pub halted: Option<u64>,
+    /// WFE exits in a row, with no other exit between them (a guest spin-wait).
+    pub wfe_run: u32,
+    /// The emulated EL1 physical timer (boards where its accesses trap), and whether its PPI is
+    /// raised in the vGIC and not yet completed by the guest.
+    pub ptimer: lazyfp::TimerRegs,
+    pub ptimer_raised: bool,
     pub stats: ExitStats,
     /// The torture figures this vCPU reported: iterations, mismatches, first bad register.
     pub torture: Option<[u64; 3]>,
@@ -76,6 +97,9 @@ impl Vcpu {
             fp: VcpuFp::new(id, core as u64, FP_POLICY),
             power: Power::Off,
             halted: None,
+            wfe_run: 0,
+            ptimer: lazyfp::TimerRegs::default(),
+            ptimer_raised: false,
             stats: ExitStats::default(),
             torture: None,
             neon: lazyfp::sdf::neon_worker_on(core).map(|w| Channel::new(w.vmm_channel)),

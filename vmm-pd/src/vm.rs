@@ -13,7 +13,7 @@ use core::fmt;
 use lazyfp::abi::{self, hc, Verdict};
 use lazyfp::bundle::load_bundle;
 use lazyfp::psci::{handle_psci, is_psci, Cpus, PsciOutcome};
-use lazyfp::sdf::{vmm as sdf_vmm, OnVmStop, FP_POLICY, NUM_CORES};
+use lazyfp::sdf::{vmm as sdf_vmm, OnVmStop, WakeTimer, FP_POLICY, NUM_CORES};
 use lazyfp::virtio::{Effects, RamSlice};
 use lazyfp::{
     decode_exit, exception_entry, Exit, ExitError, FpError, FpPolicy, FpTable, GicVersion,
@@ -135,6 +135,8 @@ pub struct Vm {
     table: &'static FpTable,
     ram: &'static mut [u8],
     image: &'static [u8],
+    /// The XZ dictionary for compressed bundle parts.
+    dict: &'static mut [u8],
     uart: Pl011,
     /// The emulated UART's interrupt line as last seen (it is level-triggered).
     uart_line: bool,
@@ -145,7 +147,6 @@ pub struct Vm {
     /// Encodings of trapped system registers answered with UNDEF (reported once each).
     sysreg_logged: LogOnce<(u8, u8, u8, u8, u8), 16>,
     vgic: Vgic,
-    ptimer: TimerRegs,
     report: GuestReport,
     running: bool,
     /// The wake-up timer's deadline, while armed.
@@ -160,6 +161,7 @@ impl Vm {
     pub fn start(
         ram: &'static mut [u8],
         image: &'static [u8],
+        dict: &'static mut [u8],
         table: &'static FpTable,
         ticker: &'static lazyfp::ticker::TickerPage,
     ) -> Self {
@@ -178,13 +180,13 @@ impl Vm {
             table,
             ram,
             image,
+            dict,
             uart: Pl011::default(),
             uart_line: false,
             virtio: VirtioConsole::default(),
             addr_logged: LogOnce::default(),
             sysreg_logged: LogOnce::default(),
             vgic: vgic.unwrap_or_else(|_| Vgic::new(GIC, &[0]).expect("one vCPU")),
-            ptimer: TimerRegs::default(),
             report: GuestReport::default(),
             running: false,
             wake_at: None,
@@ -206,14 +208,17 @@ impl Vm {
     /// (Re)loads the image, resets the devices and runs vCPU 0 from the entry; the other vCPUs
     /// stay off until the guest starts them (PSCI CPU_ON).
     fn reset(&mut self) -> Result<(), VmmError> {
-        let boot =
-            load_bundle(self.image, self.ram, abi::GUEST_RAM_BASE).map_err(VmmError::Image)?;
+        let boot = load_bundle(self.image, self.ram, abi::GUEST_RAM_BASE, self.dict)
+            .map_err(VmmError::Image)?;
         self.uart = Pl011::default();
         self.uart_line = false;
         self.virtio = VirtioConsole::default();
         let mpidrs: heapless::Vec<u64, MAX_VCPUS> = self.vcpus.iter().map(|v| v.mpidr).collect();
         self.vgic = Vgic::new(GIC, &mpidrs)?;
-        self.ptimer = TimerRegs::default();
+        for v in self.vcpus.iter_mut() {
+            v.ptimer = TimerRegs::default();
+            v.ptimer_raised = false;
+        }
         self.set_wake(None);
         let Some(first) = self.vcpus.first_mut() else {
             return Ok(());
@@ -281,7 +286,12 @@ impl Vm {
         self.vcpus[i].stats.exits += 1;
         let outcome = decode_exit(info.label(), info.length(), microkit_rt::get_mr)
             .map_err(VmmError::Exit)
-            .and_then(|exit| self.dispatch(i, exit))
+            .and_then(|exit| {
+                if !matches!(exit, Exit::Wfx { wfe: true }) {
+                    self.vcpus[i].wfe_run = 0;
+                }
+                self.dispatch(i, exit)
+            })
             // ctxsync_fp: publish the FP owner before the VMM can receive any IPC.
             .and_then(|resume| Ok(self.vcpus[i].fp.ctxsync_fp(self.table).map(|()| resume)?));
         match outcome {
@@ -363,8 +373,8 @@ impl Vm {
                 let mut ctx = regs::read(v.tcb, 1)?;
                 regs::advance_and_write(v.tcb, &mut ctx, 1)?;
                 if wfe {
-                    // A hint: stepping over it is always allowed.
-                    return Ok(RESUME);
+                    v.stats.wfe += 1;
+                    return self.spin_wait(i);
                 }
                 self.idle(i)
             }
@@ -381,13 +391,15 @@ impl Vm {
                     self.deliver(&out)?;
                     return Ok(RESUME);
                 }
-                let Ok(value) = self.ptimer.access(access, ctx.gpr(access.rt)) else {
+                let now = microkit_rt::counter().0;
+                let Ok(value) = v.ptimer.access(access, ctx.gpr(access.rt), now) else {
                     return self.undef_sysreg(i, access, pc);
                 };
                 if let Some(val) = value {
                     ctx.set_gpr(access.rt, val);
                 }
                 regs::advance_and_write(v.tcb, &mut ctx, count)?;
+                self.update_ptimer(i)?;
                 Ok(RESUME)
             }
             Exit::Vppi { irq } => {
@@ -411,7 +423,12 @@ impl Vm {
                 if let Some(lr) = lr {
                     let mut out = Injections::new();
                     if let Some(irq) = self.vgic.complete(i, lr, &mut out) {
-                        if (16..32).contains(&irq) {
+                        if u64::from(irq) == abi::PTIMER_IRQ {
+                            // The emulated physical timer's PPI: level, so raised again if
+                            // the guest left its timer firing.
+                            self.vcpus[i].ptimer_raised = false;
+                            self.update_ptimer(i)?;
+                        } else if (16..32).contains(&irq) {
                             // The guest handled the virtual PPI: let seL4 deliver it again.
                             self.vcpus[i].obj.ack_vppi(irq as u64)?;
                         }
@@ -461,22 +478,57 @@ impl Vm {
     /// fault is left unreplied at the next receive, so the vCPU is suspended instead and later
     /// resumed, continuing after the WFI.
     fn idle(&mut self, i: usize) -> Result<Resume, VmmError> {
-        if self.vgic.has_pending(i) || !WAKE_TIMER {
+        if !WAKE_TIMER {
             return Ok(RESUME);
         }
         let v = &mut self.vcpus[i];
+        if let Some((irq, listed)) = self.vgic.first_pending(i) {
+            v.stats.last_pending = irq;
+            if listed {
+                v.stats.idle_lr += 1;
+            } else {
+                v.stats.idle_queued += 1;
+            }
+            return Ok(RESUME);
+        }
         let mut deadline = v.timer_deadline()?.unwrap_or(u64::MAX);
         let (now, hz) = microkit_rt::counter();
         if deadline <= now {
             if v.core == sdf_vmm::CPU {
                 // The timer has fired or is about to: its interrupt is on the way.
+                v.stats.idle_due += 1;
                 return Ok(RESUME);
             }
-            // A vCPU on another core: seL4 gave us its saved timer registers, which can be
-            // stale (a past deadline would make every WFI return at once). Sleep a bounded
-            // while instead: a timer that did fire is delivered when its VCPU runs again.
+            v.stats.rechecks += 1;
+            // A vCPU on another core: its timer fired there, and seL4 sends that as a VPPI
+            // event behind this fault (the event wakes it). Returning at once would make the
+            // WFI spin until then; sleep a bounded while instead.
             deadline = now.saturating_add(hz / REMOTE_RECHECK_HZ);
         }
+        self.halt(i, deadline)
+    }
+
+    /// After a WFE, with the PC already past it. WFE is a hint that may complete at any time,
+    /// so stepping over it is always correct, and a short wait is what KVM does too. But a guest
+    /// spinning on a lock held by a vCPU that is not running turns that into an exit storm on the
+    /// VMM's core, which also delays the exits of the lock holder. So after WFE_SPIN_LIMIT WFEs
+    /// in a row the vCPU naps for 1/WFE_NAP_HZ s (or until an interrupt is injected into it):
+    /// no longer than the 100 us event stream Linux itself relies on to bound a WFE.
+    fn spin_wait(&mut self, i: usize) -> Result<Resume, VmmError> {
+        let v = &mut self.vcpus[i];
+        v.wfe_run = v.wfe_run.saturating_add(1);
+        if !WAKE_TIMER || v.wfe_run < WFE_SPIN_LIMIT {
+            return Ok(RESUME);
+        }
+        v.wfe_run = 0;
+        v.stats.wfe_naps += 1;
+        let (now, hz) = microkit_rt::counter();
+        self.halt(i, now.saturating_add(hz / WFE_NAP_HZ))
+    }
+
+    /// Stops vCPU `i` until `deadline` (physical counts) or an injection wakes it.
+    fn halt(&mut self, i: usize, deadline: u64) -> Result<Resume, VmmError> {
+        let v = &mut self.vcpus[i];
         v.tcb.suspend()?;
         v.halted = Some(deadline);
         v.stats.halts += 1;
@@ -485,11 +537,16 @@ impl Vm {
     }
 
     /// Resumes vCPU `i` if it waits in WFI.
-    fn wake(&mut self, i: usize) -> Result<(), VmmError> {
+    fn wake(&mut self, i: usize, by_timer: bool) -> Result<(), VmmError> {
         let Some(v) = self.vcpus.get_mut(i) else {
             return Ok(());
         };
         if v.halted.take().is_some() && v.power == Power::On {
+            if by_timer {
+                v.stats.wakes_timer += 1;
+            } else {
+                v.stats.wakes_irq += 1;
+            }
             v.tcb.resume()?;
             self.arm_wake();
         }
@@ -498,34 +555,70 @@ impl Vm {
 
     /// The wake-up timer fired: resume the vCPUs whose deadline has passed.
     pub fn wake_timer(&mut self) {
+        // A GPT's compare fired once and stays quiet: always program the next deadline, even
+        // one equal to the last (the physical timer would simply fire again).
+        microkit_rt::ack_gpt();
+        self.wake_at = Some(u64::MAX);
         let now = microkit_rt::counter().0;
         for i in 0..self.vcpus.len() {
             if self.vcpus[i].halted.is_some_and(|d| d <= now) {
-                if let Err(e) = self.wake(i) {
+                if let Err(e) = self.wake(i, true) {
                     say!("lazyfp: waking vcpu{i}: {e}");
                 }
+            }
+            if let Err(e) = self.update_ptimer(i) {
+                say!("lazyfp: vcpu{i}'s physical timer: {e}");
             }
         }
         self.arm_wake();
     }
 
-    /// Arms the wake-up timer for the earliest deadline of a halted vCPU, or disarms it (its
-    /// interrupt is level-triggered: a passed deadline left armed would fire without end).
+    /// Raises vCPU `i`'s emulated physical-timer PPI if its line is up and it is not raised yet,
+    /// and re-arms the wake-up timer for the next deadline.
+    fn update_ptimer(&mut self, i: usize) -> Result<(), VmmError> {
+        let now = microkit_rt::counter().0;
+        let v = &mut self.vcpus[i];
+        if !v.ptimer_raised && v.ptimer.asserted(now) {
+            v.ptimer_raised = true;
+            let mut out = Injections::new();
+            self.vgic.raise(i, abi::PTIMER_IRQ as u16, &mut out)?;
+            self.deliver(&out)?;
+        }
+        self.arm_wake();
+        Ok(())
+    }
+
+    /// Arms the wake-up timer for the earliest deadline: of a halted vCPU, or of an emulated
+    /// physical timer whose PPI is not raised yet; or disarms it (its interrupt is
+    /// level-triggered: a passed deadline left armed would fire without end).
     fn arm_wake(&mut self) {
-        let next = self
+        let halts = self.vcpus.iter().filter_map(|v| v.halted);
+        let ptimers = self
             .vcpus
             .iter()
-            .filter_map(|v| v.halted)
-            .filter(|&d| d != u64::MAX)
-            .min();
+            .filter(|v| !v.ptimer_raised)
+            .filter_map(|v| v.ptimer.deadline());
+        let next = halts.chain(ptimers).filter(|&d| d != u64::MAX).min();
         self.set_wake(next);
     }
 
     fn set_wake(&mut self, at: Option<u64>) {
         if WAKE_TIMER && at != self.wake_at {
-            microkit_rt::set_wake_timer(at);
-            self.wake_at = at;
+            self.program_wake(at);
         }
+    }
+
+    fn program_wake(&mut self, at: Option<u64>) {
+        match lazyfp::sdf::board::WAKE {
+            WakeTimer::ImxGpt => {
+                let (now, hz) = microkit_rt::counter();
+                microkit_rt::set_gpt_alarm(
+                    at.map(|d| lazyfp::wake::ticks_until(now, d, hz, microkit_rt::GPT_HZ)),
+                );
+            }
+            WakeTimer::Ptimer | WakeTimer::None => microkit_rt::set_wake_timer(at),
+        }
+        self.wake_at = at;
     }
 
     /// Writes what the vGIC decided into the list registers of the vCPUs concerned (seL4 does
@@ -537,7 +630,7 @@ impl Vm {
             };
             v.obj
                 .inject_irq(inj.irq, inj.priority >> PRIORITY_SHIFT, inj.group, inj.lr)?;
-            self.wake(inj.vcpu as usize)?;
+            self.wake(inj.vcpu as usize, false)?;
         }
         Ok(())
     }
@@ -933,6 +1026,11 @@ impl Vm {
                 v.child.index(), v.core, s.exits, s.hvc, s.smc, s.mmio, s.wfx, s.halts, s.vppi,
                 s.maintenance, f.fp_traps, f.savebacks, s.interferences
             );
+            say!(
+                "lazyfp: vcpu{} wfx: wfe={} wfe_naps={} idle_lr={} idle_queued={} last_pending={} idle_due={} rechecks={} wakes_irq={} wakes_timer={}",
+                v.child.index(), s.wfe, s.wfe_naps, s.idle_lr, s.idle_queued, s.last_pending, s.idle_due, s.rechecks,
+                s.wakes_irq, s.wakes_timer
+            );
             total.exits += s.exits;
             total.hvc += s.hvc;
             total.smc += s.smc;
@@ -1066,9 +1164,20 @@ impl fmt::Display for DeviceAt {
     }
 }
 
-/// The channel of the VMM's wake-up timer: the EL1 physical timer's PPI, where system.xml gives
-/// it to the VMM (boards whose kernel exports that timer). Without it WFI is stepped over.
-pub const WAKE_IRQ: Option<u8> = irq_channel(abi::PTIMER_IRQ);
+/// The channel of the VMM's wake-up timer (`<board wake wake_irq>`): the EL1 physical timer's
+/// PPI where the kernel exports that timer, else a board timer (the i.MX GPT). Without one WFI
+/// is stepped over.
+pub const WAKE_IRQ: Option<u8> = match lazyfp::sdf::board::WAKE {
+    WakeTimer::None => None,
+    WakeTimer::Ptimer | WakeTimer::ImxGpt => irq_channel(lazyfp::sdf::board::WAKE_IRQ),
+};
+/// The board timer's map, where it is one.
+pub const WAKE_MAP: Option<lazyfp::sdf::Map> =
+    lazyfp::sdf::find_map(sdf_vmm::map::ALL, "wake_timer");
+const _: () = assert!(
+    !matches!(lazyfp::sdf::board::WAKE, WakeTimer::ImxGpt) || WAKE_MAP.is_some(),
+    "a board with wake=\"imx-gpt\" maps its GPT as memory region wake_timer into the VMM"
+);
 /// WFI blocks (KVM's behaviour) unless the build asks for the old step-over (LAZYFP_WFI_SPIN=1:
 /// the exit-cost benchmarks time a WFI round trip with nothing pending), or no wake-up timer.
 const WAKE_TIMER: bool = WAKE_IRQ.is_some() && option_env!("LAZYFP_WFI_SPIN").is_none();
@@ -1078,11 +1187,18 @@ const FEATURES: u64 = if WAKE_TIMER {
     hc::FEATURE_WFI_BLOCKS
 } else {
     0
+} | if matches!(lazyfp::sdf::board::WAKE, WakeTimer::ImxGpt) {
+    hc::FEATURE_PTIMER
+} else {
+    0
 };
 
-/// How often a halted vCPU on another core whose deadline looked past is looked at again
-/// (per second): its timer registers, as seL4 gives them to the VMM, may be stale.
+/// How often a halted vCPU on another core whose deadline has passed is looked at again (per
+/// second), should the VPPI event of its timer not come.
 const REMOTE_RECHECK_HZ: u64 = 2000;
+/// WFEs in a row before a spinning vCPU naps, and the nap's length (1/WFE_NAP_HZ s).
+const WFE_SPIN_LIMIT: u32 = 8;
+const WFE_NAP_HZ: u64 = 20_000;
 
 /// The VMM's channel for interrupt `irq`, if system.xml gives it that interrupt.
 pub const fn irq_channel(irq: u64) -> Option<u8> {

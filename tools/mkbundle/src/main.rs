@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! mkbundle --system system.xml --kernel FILE [--entry ADDR] [--initrd FILE]
-//!          [--bootargs "..."] [--dtb-out FILE] -o guest.img
+//!          [--bootargs "..."] [--dtb-out FILE] [--compress xz] -o guest.img
 //! ```
 //! - an AArch64 ELF kernel: its PT_LOAD segments at their physical addresses, entry from the ELF;
 //! - an arm64 Linux Image: at RAM base + text_offset; a DTB generated from system.xml at the top
@@ -11,9 +11,11 @@
 //! - anything else: a raw binary loaded and entered at `--entry`.
 use std::{fs, path::Path, process::ExitCode};
 
-use lazyfp::bundle::{write_bundle, Boot};
+use lazyfp::bundle::{unxz, write_bundle, write_bundle_encoded, Boot, Encoding, XZ_DICT_BYTES};
 use lazyfp::image::{arm64_image, elf_layout, ImageError};
 use lazyfp_build::{guest_dtb, parse, DtbParams};
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 const MIB2: u64 = 0x20_0000;
 
@@ -24,6 +26,8 @@ struct Args {
     initrd: Option<String>,
     bootargs: String,
     dtb_out: Option<String>,
+    /// Store a Linux kernel and initrd XZ-compressed (the VMM unpacks them).
+    xz: bool,
     out: String,
 }
 
@@ -43,6 +47,7 @@ fn args() -> Result<Args, String> {
         initrd: None,
         bootargs: String::new(),
         dtb_out: None,
+        xz: false,
         out: String::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -62,12 +67,17 @@ fn args() -> Result<Args, String> {
             "--initrd" => a.initrd = Some(val()?).filter(|s| !s.is_empty()),
             "--bootargs" => a.bootargs = val()?,
             "--dtb-out" => a.dtb_out = Some(val()?),
+            "--compress" => match val()?.as_str() {
+                "xz" => a.xz = true,
+                "none" | "" => a.xz = false,
+                v => return Err(format!("--compress {v:?}: expected xz or none")),
+            },
             "-o" => a.out = val()?,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
     if a.system.is_empty() || a.kernel.is_empty() || a.out.is_empty() {
-        return Err("usage: mkbundle --system SDF --kernel FILE [--entry ADDR] [--initrd FILE] [--bootargs S] [--dtb-out FILE] -o OUT".into());
+        return Err("usage: mkbundle --system SDF --kernel FILE [--entry ADDR] [--initrd FILE] [--bootargs S] [--dtb-out FILE] [--compress xz] -o OUT".into());
     }
     Ok(a)
 }
@@ -186,14 +196,30 @@ fn run() -> Result<String, String> {
                 if let Some(p) = &a.dtb_out {
                     fs::write(p, &dtb).map_err(|e| format!("{p}: {e}"))?;
                 }
-                let mut parts: Vec<(u64, &[u8], u64)> = vec![
-                    (load, &kernel[..], span),
-                    (dtb_addr, &dtb[..], dtb.len() as u64),
+                // With --compress xz, the kernel (with the ARM64 branch filter) and the initrd
+                // are stored as .xz streams; the DTB is small and stays raw.
+                let pack =
+                    |data: &[u8], what: &str, arm64: bool| -> Result<(Vec<u8>, Encoding), String> {
+                        if a.xz {
+                            Ok((xz(data, what, arm64)?, Encoding::Xz))
+                        } else {
+                            Ok((data.to_vec(), Encoding::Raw))
+                        }
+                    };
+                let (kernel_data, kernel_enc) = pack(&kernel, "kernel", true)?;
+                let mut parts: Vec<(u64, Vec<u8>, u64, Encoding)> = vec![
+                    (load, kernel_data, span, kernel_enc),
+                    (dtb_addr, dtb.clone(), dtb.len() as u64, Encoding::Raw),
                 ];
                 if let (Some(data), Some((start, _))) = (&initrd, initrd_range) {
-                    parts.push((start, &data[..], data.len() as u64));
+                    let (d, e) = pack(data, "initrd", false)?;
+                    parts.push((start, d, data.len() as u64, e));
                 }
-                write_bundle(
+                let parts: Vec<(u64, &[u8], u64, Encoding)> = parts
+                    .iter()
+                    .map(|(g, d, m, e)| (*g, &d[..], *m, *e))
+                    .collect();
+                write_bundle_encoded(
                     Boot {
                         entry: load,
                         x0: dtb_addr,
@@ -225,6 +251,43 @@ fn run() -> Result<String, String> {
         bundle.len(),
         Path::new(&a.kernel).display()
     ))
+}
+
+/// `data` as an .xz stream the VMM can unpack (CRC32 check, LZMA2 with XZ_DICT_BYTES of
+/// dictionary, the ARM64 branch filter for code), by xz-utils; checked by unpacking it again
+/// with the VMM's own decoder.
+fn xz(data: &[u8], what: &str, arm64: bool) -> Result<Vec<u8>, String> {
+    let mut cmd = Command::new("xz");
+    cmd.args(["-T1", "-c", "--check=crc32"]);
+    if arm64 {
+        cmd.arg("--arm64");
+    }
+    cmd.arg(format!("--lzma2=preset=9e,dict={XZ_DICT_BYTES}"));
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{what}: cannot run xz (Debian package xz-utils): {e}"))?;
+    let mut stdin = child.stdin.take().ok_or("xz: no stdin")?;
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().map_err(|e| format!("xz: {e}"))?;
+    writer
+        .join()
+        .map_err(|_| "xz: writer thread panicked".to_string())?
+        .map_err(|e| format!("xz: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{what}: xz failed ({})", out.status));
+    }
+    let mut back = vec![0; data.len()];
+    let mut dict = vec![0; XZ_DICT_BYTES];
+    match unxz(&out.stdout, &mut back, &mut dict) {
+        Ok(n) if n == data.len() && back == data => Ok(out.stdout),
+        Ok(n) => Err(format!(
+            "{what}: xz round trip gave {n} bytes that differ from the input"
+        )),
+        Err(e) => Err(format!("{what}: xz round trip failed: {e}")),
+    }
 }
 
 fn main() -> ExitCode {
