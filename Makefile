@@ -40,11 +40,13 @@ LAZYFP_SDF := $(abspath $(OUT)/system.xml)
 LAZYFP_NEON_EVERY ?= 1
 # 1: the ticker PD signals the VMM every millisecond (notification-latency measurement).
 LAZYFP_TICKER ?= 0
+# 0: the hostile client PD sends nothing (builds that time exits; docs/hostile.md).
+LAZYFP_HOSTILE ?= 1
 # What the VMM does once it has stopped the VM for an error: power-off or serve (empty: the
 # board file's on_vm_stop; QEMU virt powers off, the real boards keep serving).
 ON_VM_STOP ?=
 export LAZYFP_ON_VM_STOP := $(ON_VM_STOP)
-export LAZYFP_SYSTEM_SDK LAZYFP_SDK_CACHE MICROKIT_SDK MICROKIT_BOARD MICROKIT_CONFIG FP_POLICY LAZYFP_TORTURE_ITERS LAZYFP_SDF LAZYFP_NEON_EVERY LAZYFP_TICKER
+export LAZYFP_SYSTEM_SDK LAZYFP_SDK_CACHE MICROKIT_SDK MICROKIT_BOARD MICROKIT_CONFIG FP_POLICY LAZYFP_TORTURE_ITERS LAZYFP_SDF LAZYFP_NEON_EVERY LAZYFP_TICKER LAZYFP_HOSTILE
 HOST_CARGO_DIR := $(abspath $(BUILD_DIR))/cargo/host
 MKBUNDLE = $(CARGO) run -q --release --target-dir $(HOST_CARGO_DIR) -p lazyfp-mkbundle --
 # Per board too (the board's system description is compiled in), so boards do not rebuild each other.
@@ -80,12 +82,13 @@ sdf: prereqs
 # Every PD ELF and the guest image, for this config and policy.
 pds: sdf
 	$(CARGO) build --release --target-dir $(CARGO_DIR) -p $(VMM_CRATE) --target $(VMM_TARGET)
-	$(CARGO) build --release --target-dir $(CARGO_DIR) -p fp-service -p ticker-pd --target $(PD_TARGET_SOFT)
+	$(CARGO) build --release --target-dir $(CARGO_DIR) -p fp-service -p ticker-pd -p hostile-client --target $(PD_TARGET_SOFT)
 	$(CARGO) build --release --target-dir $(CARGO_DIR) -p neon-worker --target $(PD_TARGET_HARD)
 	$(CARGO) build --release --target-dir $(CARGO_DIR) -p guest --target $(PD_TARGET_HARD) $(if $(GUEST_FEATURES),--features $(GUEST_FEATURES))
 	cp $(CARGO_DIR)/$(VMM_TARGET)/release/$(VMM_CRATE) $(OUT)/vmm.elf
 	cp $(CARGO_DIR)/$(PD_TARGET_SOFT)/release/fp-service $(OUT)/fp_service.elf
 	cp $(CARGO_DIR)/$(PD_TARGET_SOFT)/release/ticker-pd $(OUT)/ticker.elf
+	cp $(CARGO_DIR)/$(PD_TARGET_SOFT)/release/hostile-client $(OUT)/hostile_client.elf
 	cp $(CARGO_DIR)/$(PD_TARGET_HARD)/release/neon-worker $(OUT)/neon_worker.elf
 ifeq ($(GUEST),linux)
 	$(MAKE) --no-print-directory linux-inputs
@@ -111,31 +114,35 @@ include linux/linux.mk
 # ---- tests ----
 test: prereqs test-scripts test-host test-aarch64 fuzz-smoke test-elves test-boards system-test
 
-# The SDK fetch: unpack-and-check from file:// tarballs, refusals, an unreachable URL (seconds).
+# The SDK fetch: unpack-and-check from file:// tarballs, refusals, an unreachable URL (seconds);
+# the verdict checks of the hostile client's lines and the save-back counts.
 test-scripts:
 	scripts/test-fetch-sdk.sh
+	scripts/test-judge.sh
 	scripts/bench-report.py --self-test
 
 test-host:
-	LAZYFP_SDF= $(CARGO) test --workspace --exclude microkit-rt --exclude vmm-pd --exclude fp-service --exclude neon-worker
+	LAZYFP_SDF= $(CARGO) test --workspace --exclude microkit-rt --exclude vmm-pd --exclude fp-service --exclude neon-worker --exclude hostile-client
 
 # The arch-independent core and the guest's pure logic, built and run as aarch64 code.
 test-aarch64:
 	LAZYFP_SDF= $(CARGO) test --target aarch64-unknown-linux-gnu -p lazyfp -p guest -p microkit-rt --lib
 
-# Cross-build both policies; the lazy VMM and fp-service must hold no FP/SIMD instruction (and the
-# checker must see the NEON code of the worker and guest); every PD has the symbols Microkit patches.
+# Cross-build both policies; the lazy VMM and the soft-float PDs (fp-service, ticker, hostile
+# client) must hold no FP/SIMD instruction (and the checker must see the NEON code of the worker and
+# guest); every PD has the symbols Microkit patches.
 test-elves: prereqs
 	$(MAKE) --no-print-directory pds FP_POLICY=lazy
 	$(MAKE) --no-print-directory pds FP_POLICY=eager
 	scripts/check-no-fp.py $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/lazy/vmm.elf
 	scripts/check-no-fp.py $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/lazy/fp_service.elf
 	scripts/check-no-fp.py $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/lazy/ticker.elf
+	scripts/check-no-fp.py $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/lazy/hostile_client.elf
 	@for elf in neon_worker.elf guest.elf; do \
 	    if scripts/check-no-fp.py $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/lazy/$$elf >/dev/null 2>&1; then \
 	        echo "check-no-fp: saw no FP/SIMD in $$elf, which uses NEON: the checker is broken"; exit 1; fi; \
 	    echo "check-no-fp: sees the NEON code of $$elf (checker self-test)"; done
-	@for pd in vmm fp_service neon_worker ticker; do \
+	@for pd in vmm fp_service neon_worker ticker hostile_client; do \
 	    extra=$$([ $$pd = vmm ] && echo guest_image_size); \
 	    for p in lazy eager; do scripts/check-symbols.sh $(BUILD_DIR)/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/$$p/$$pd.elf $$extra || exit 1; done; \
 	done
@@ -143,8 +150,9 @@ test-elves: prereqs
 # Full-system tests in QEMU on every config the SDK has of SYSTEM_CONFIGS, both policies: the
 # test guest (exit checks, FP torture) and Linux running fpstress under NEON pressure; the Linux
 # shell once. On the SMP configs (4 cores) the VM has SMP_VCPUS vCPUs (vCPU i on core i) and
-# fp-service runs on core 1, so exits, save-backs and NEON sections cross cores. Each verdict
-# line names board, config, policy and guest.
+# fp-service runs on core 1, so exits, save-backs and NEON sections cross cores (the hostile client
+# with it, so that its calls to fp-service stay on one core). Each verdict line names board,
+# config, policy and guest.
 # The SMP configs run under -icount shift=0 on one host thread (README, Limits): SMP_VCPUS vCPUs
 # there (one per core), SMP_TORTURE_ITERS torture iterations each.
 SYSTEM_CONFIGS ?= debug release smp-debug smp-release
@@ -186,7 +194,7 @@ system-test:
 	        if [ "$${cfg#smp-}" != "$$cfg" ] && ! why=$$(MICROKIT_BOARD=$$b QEMU_SMP=4 scripts/qemu.sh --check 2>&1); then \
 	            echo "############ lazyfp: SYSTEM TEST SKIPPED for $$b $$cfg: $$why ############"; continue; fi; \
 	        case $$cfg in \
-	            smp-*) n=$(SMP_VCPUS); iters=$(SMP_TORTURE_ITERS); smp=4; set_="fp_service.cpu=1"; v=-smp$(SMP_VCPUS);; \
+	            smp-*) n=$(SMP_VCPUS); iters=$(SMP_TORTURE_ITERS); smp=4; set_="fp_service.cpu=1 hostile_client.cpu=1"; v=-smp$(SMP_VCPUS);; \
 	            *) n=1; iters=$(LAZYFP_TORTURE_ITERS); smp=1; set_=; v=;; \
 	        esac; \
 	        for pol in lazy eager; do \
@@ -224,7 +232,7 @@ soak: prereqs
 	limit=$$(( $(SOAK_MINUTES) * 60 * 3 + 1800 )); \
 	for cfg in $(SOAK_CONFIGS); do \
 	    [ -d "$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/$$cfg" ] || { echo "############ lazyfp: SOAK SKIPPED for $$cfg: the SDK has no such config ############"; continue; }; \
-	    case $$cfg in smp-*) n=$(SMP_VCPUS); smp=4; set_="fp_service.cpu=1";; *) n=1; smp=1; set_=;; esac; \
+	    case $$cfg in smp-*) n=$(SMP_VCPUS); smp=4; set_="fp_service.cpu=1 hostile_client.cpu=1";; *) n=1; smp=1; set_=;; esac; \
 	    iters=$$(( $(SOAK_EXITS) * 2 / 3 / n )); \
 	    for pol in lazy eager; do \
 	        d=$(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg; cd_=$(abspath $(BUILD_DIR))/cargo/$(MICROKIT_BOARD)-$$cfg-$$pol-soak; \
@@ -292,6 +300,8 @@ fuzz-smoke: prereqs
 BENCH_DIR := $(BUILD_DIR)/bench
 # Linux idle runs (guest seconds asleep at the shell) whose difference gives idle_exits_per_s.
 BENCH_IDLE_SECONDS ?= 0 10
+# The hostile client's steps would land in the figures.
+bench: LAZYFP_HOSTILE = 0
 bench: prereqs
 	@if [ -z "$(MICROKIT_SDK)" ]; then echo "lazyfp: make bench needs a Microkit SDK: $(SDK_HINT)"; exit 1; fi
 	@mkdir -p $(BENCH_DIR)

@@ -231,7 +231,7 @@ fn bench_fpservice(c: &mut Criterion) {
             })
         });
         let st = s.status(&t, CORE).unwrap();
-        assert_eq!(st[0], st[1], "every grant needed a save-back");
+        assert_eq!(st.grants, st.savebacks, "every grant needed a save-back");
         assert_eq!(v.stats.stale_savebacks, 0);
     }
     g.finish();

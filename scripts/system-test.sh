@@ -5,7 +5,8 @@
 # least MIN_EXITS exits (and, under the lazy policy, fp_traps > 0 and savebacks > 0), QEMU
 # exits by itself (the guest's PSCI SYSTEM_OFF), and nothing panicked or failed. With VCPUS=N the
 # torture must cover N vCPUs, each with its own counters line (lazy: each trapped and was saved
-# back) and no leak on any core. LABEL names the run in the verdict line.
+# back) and no leak on any core. The hostile IPC client must print its PASS line, and every
+# save-back the VMM made must be one fp-service asked for. LABEL names the run in the verdict line.
 set -uo pipefail
 . "$(dirname "$0")/judge-lib.sh"
 label=${LABEL:-$3 test}
@@ -36,6 +37,7 @@ fi
 vcpus=$(val vcpus)
 [ "${vcpus:-0}" -ge "${VCPUS:-1}" ] || fail "the torture covered ${vcpus:-0} vCPU(s), want ${VCPUS:-1}"
 check_per_vcpu "$policy"
+check_hostile_client
 show
 show_closing
 echo "system test passed ($label): $line"

@@ -83,7 +83,10 @@ pub fn unxz(src: &[u8], out: &mut [u8], dict: &mut [u8]) -> Result<usize, Unpack
     let (mut i, mut o) = (0, 0);
     loop {
         let r = dec
-            .decode(src.get(i..).unwrap_or(&[]), out.get_mut(o..).unwrap_or(&mut []))
+            .decode(
+                src.get(i..).unwrap_or(&[]),
+                out.get_mut(o..).unwrap_or(&mut []),
+            )
             .map_err(|e| match e {
                 XzError::DictionaryTooLarge(n) => UnpackError::DictTooSmall(n),
                 XzError::NeedsLargerInputBuffer => UnpackError::Truncated,
@@ -147,9 +150,15 @@ pub enum BundleError {
     },
     EntryOutsideRam(u64),
     /// A part's encoding word is not one this loader knows.
-    BadEncoding { part: usize, encoding: u64 },
+    BadEncoding {
+        part: usize,
+        encoding: u64,
+    },
     /// A compressed part cannot be unpacked.
-    Unpack { part: usize, error: UnpackError },
+    Unpack {
+        part: usize,
+        error: UnpackError,
+    },
 }
 
 impl fmt::Display for BundleError {
@@ -171,7 +180,10 @@ impl fmt::Display for BundleError {
             ),
             Self::EntryOutsideRam(e) => write!(f, "guest entry {e:#x} is outside guest RAM"),
             Self::BadEncoding { part, encoding } => {
-                write!(f, "guest bundle part {part} has unknown encoding {encoding}")
+                write!(
+                    f,
+                    "guest bundle part {part} has unknown encoding {encoding}"
+                )
             }
             Self::Unpack { part, error } => write!(f, "guest bundle part {part}: {error}"),
         }
@@ -428,7 +440,9 @@ mod tests {
         let b = xz_bundle(SAMPLE_XZ, 65536 + 16);
         load_bundle(&b, &mut ram, 0x4000_0000, &mut dict).unwrap();
         assert_eq!(&ram[0x1000..0x1000 + 65536], &want[..]);
-        assert!(ram[0x1000 + 65536..0x1000 + 65536 + 16].iter().all(|&b| b == 0));
+        assert!(ram[0x1000 + 65536..0x1000 + 65536 + 16]
+            .iter()
+            .all(|&b| b == 0));
         assert_eq!(ram[0x1000 + 65536 + 16], 0xee);
         assert!(ram[..0x1000].iter().all(|&b| b == 0xee));
     }
@@ -437,19 +451,33 @@ mod tests {
     fn bad_xz_parts_are_refused_with_the_reason() {
         let mut ram = vec![0; 0x20000];
         let mut dict = vec![0; XZ_DICT_BYTES];
-        let err = |b: &[u8], dict: &mut [u8], ram: &mut [u8]| match load_bundle(b, ram, 0x4000_0000, dict) {
+        let err = |b: &[u8], dict: &mut [u8], ram: &mut [u8]| match load_bundle(
+            b,
+            ram,
+            0x4000_0000,
+            dict,
+        ) {
             Err(BundleError::Unpack { part: 0, error }) => error,
             other => panic!("expected an unpack error, got {other:?}"),
         };
         // Room for less than it unpacks to.
-        assert_eq!(err(&xz_bundle(SAMPLE_XZ, 65535), &mut dict, &mut ram), UnpackError::TooBig);
+        assert_eq!(
+            err(&xz_bundle(SAMPLE_XZ, 65535), &mut dict, &mut ram),
+            UnpackError::TooBig
+        );
         // Cut short.
         let short = &SAMPLE_XZ[..SAMPLE_XZ.len() / 2];
-        assert_eq!(err(&xz_bundle(short, 65536), &mut dict, &mut ram), UnpackError::Truncated);
+        assert_eq!(
+            err(&xz_bundle(short, 65536), &mut dict, &mut ram),
+            UnpackError::Truncated
+        );
         // A flipped byte in the compressed data (past the headers).
         let mut bad = SAMPLE_XZ.to_vec();
         bad[SAMPLE_XZ.len() / 2] ^= 0x40;
-        assert_eq!(err(&xz_bundle(&bad, 65536), &mut dict, &mut ram), UnpackError::Corrupt);
+        assert_eq!(
+            err(&xz_bundle(&bad, 65536), &mut dict, &mut ram),
+            UnpackError::Corrupt
+        );
         // A stream that wants a bigger dictionary than the loader's.
         let mut small = vec![0; 64 * 1024];
         assert!(matches!(
@@ -457,13 +485,23 @@ mod tests {
             UnpackError::DictTooSmall(n) if n as usize == XZ_DICT_BYTES
         ));
         // Not xz at all.
-        assert_eq!(err(&xz_bundle(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 64), &mut dict, &mut ram), UnpackError::Corrupt);
+        assert_eq!(
+            err(
+                &xz_bundle(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 64),
+                &mut dict,
+                &mut ram
+            ),
+            UnpackError::Corrupt
+        );
         // An encoding this loader does not know.
         let mut b = xz_bundle(SAMPLE_XZ, 65536);
         b[HEADER_BYTES + 32] = 7;
         assert_eq!(
             load_bundle(&b, &mut ram, 0x4000_0000, &mut dict),
-            Err(BundleError::BadEncoding { part: 0, encoding: 7 })
+            Err(BundleError::BadEncoding {
+                part: 0,
+                encoding: 7
+            })
         );
     }
 }

@@ -10,9 +10,14 @@
 //! section protects nothing that another user could break. A client that never calls `neon_end`
 //! therefore blocks nobody; its section stays counted in `open_sections` (visible in the status
 //! dump), and its own next `neon_begin` is refused with `AlreadyOpen` until it ends the section.
+//!
+//! # Callers that are not clients
+//! fp-service knows its clients by the channel they call on (the NEON workers of system.xml).
+//! Any other caller may read `status`; everything else it sends is refused, and the refusal is
+//! counted in the service's own counter, never in a core's entry: only clients change the table.
 use core::sync::atomic::Ordering;
 
-use crate::proto::FpServiceError;
+use crate::proto::{CoreStatus, FpServiceError, FpServiceOp};
 use crate::table::FpTable;
 
 const MAX_CLIENTS: usize = 62;
@@ -40,6 +45,36 @@ pub enum BeginStep {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ServiceStats {
     pub errors: u64,
+}
+
+/// A reply to one request: the label (0 or an [`FpServiceError`] code) and its message registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub label: u64,
+    pub mrs: [u64; CoreStatus::WORDS],
+    pub length: usize,
+}
+
+impl Reply {
+    fn ok(words: &[u64]) -> Self {
+        let mut mrs = [0; CoreStatus::WORDS];
+        mrs[..words.len()].copy_from_slice(words);
+        Self {
+            label: 0,
+            mrs,
+            length: words.len(),
+        }
+    }
+
+    fn error(e: FpServiceError) -> Self {
+        let mut mrs = [0; CoreStatus::WORDS];
+        mrs[0] = e.detail();
+        Self {
+            label: e.code(),
+            mrs,
+            length: 1,
+        }
+    }
 }
 
 /// fp-service's state. Clone and Hash let the host model checker (tests/fp_explore.rs) copy and
@@ -91,7 +126,9 @@ impl FpService {
     ) -> Result<&mut Client, FpServiceError> {
         let known = self.clients.get(ch as usize).is_some_and(|c| c.known);
         if !known {
-            return Err(self.fail(table, core, FpServiceError::UnknownClient(ch as u64)));
+            // Not charged to `core`: a caller that is no client changes no core's entry.
+            self.stats.errors += 1;
+            return Err(FpServiceError::UnknownClient(ch as u64));
         }
         if core >= self.num_cores || table.core(core).is_err() {
             return Err(self.fail(table, core, FpServiceError::BadCore(core)));
@@ -188,16 +225,62 @@ impl FpService {
         Ok(())
     }
 
-    /// Status of `core`: grants, savebacks, open sections, leaks.
-    pub fn status(&mut self, table: &FpTable, core: u64) -> Result<[u64; 4], FpServiceError> {
+    /// Status of `core`.
+    pub fn status(&mut self, table: &FpTable, core: u64) -> Result<CoreStatus, FpServiceError> {
         match table.core(core) {
-            Ok(e) => Ok([
-                e.grants.load(Ordering::Relaxed),
-                e.savebacks.load(Ordering::Relaxed),
-                e.open_sections.load(Ordering::Relaxed),
-                e.leaks.load(Ordering::Relaxed),
-            ]),
+            Ok(e) => Ok(CoreStatus {
+                grants: e.grants.load(Ordering::Relaxed),
+                savebacks: e.savebacks.load(Ordering::Relaxed),
+                open: e.open_sections.load(Ordering::Relaxed),
+                leaks: e.leaks.load(Ordering::Relaxed),
+                errors: e.errors.load(Ordering::Relaxed),
+                service_errors: self.stats.errors,
+            }),
             Err(_) => Err(self.fail(table, core, FpServiceError::BadCore(core))),
+        }
+    }
+
+    /// One protected call on channel `ch`, from its label, length and message registers to the
+    /// reply. `saveback(vcpu, core)` asks the VMM to save a vCPU's state back (Ok(saved) or the
+    /// VMM's error code). State is unchanged on error, but for the error counters.
+    pub fn handle(
+        &mut self,
+        table: &FpTable,
+        ch: u8,
+        label: u64,
+        length: usize,
+        mr: impl Fn(usize) -> u64,
+        saveback: impl FnOnce(u8, u64) -> Result<bool, u64>,
+    ) -> Reply {
+        let result = FpServiceOp::decode(label, length, mr)
+            .inspect_err(|_| self.stats.errors += 1)
+            .and_then(|op| self.serve(table, ch, op, saveback));
+        result.unwrap_or_else(Reply::error)
+    }
+
+    fn serve(
+        &mut self,
+        table: &FpTable,
+        ch: u8,
+        op: FpServiceOp,
+        saveback: impl FnOnce(u8, u64) -> Result<bool, u64>,
+    ) -> Result<Reply, FpServiceError> {
+        match op {
+            FpServiceOp::NeonBegin { core } => {
+                let saved = match self.begin(table, ch, core)? {
+                    BeginStep::Grant => false,
+                    BeginStep::NeedSaveback { vcpu, core } => {
+                        let result = saveback(vcpu, core);
+                        self.finish_begin(table, ch, core, result)?
+                    }
+                };
+                Ok(Reply::ok(&[saved as u64]))
+            }
+            FpServiceOp::NeonEnd { core, leaks } => {
+                self.end(table, ch, core, leaks)?;
+                Ok(Reply::ok(&[]))
+            }
+            FpServiceOp::Status { core } => Ok(Reply::ok(&self.status(table, core)?.words())),
         }
     }
 }
@@ -212,13 +295,19 @@ mod tests {
         (t, FpService::new(2, &[(1, 0), (2, 1)]))
     }
 
+    /// grants, savebacks, open sections, leaks of `core`.
+    fn counts(s: &mut FpService, t: &FpTable, core: u64) -> [u64; 4] {
+        let c = s.status(t, core).unwrap();
+        [c.grants, c.savebacks, c.open, c.leaks]
+    }
+
     #[test]
     fn grant_without_live_vcpu_is_immediate() {
         let (t, mut s) = setup();
         assert_eq!(s.begin(&t, 1, 0), Ok(BeginStep::Grant));
-        assert_eq!(s.status(&t, 0), Ok([1, 0, 1, 0]));
+        assert_eq!(counts(&mut s, &t, 0), [1, 0, 1, 0]);
         assert_eq!(s.end(&t, 1, 0, 0), Ok(()));
-        assert_eq!(s.status(&t, 0), Ok([1, 0, 0, 0]));
+        assert_eq!(counts(&mut s, &t, 0), [1, 0, 0, 0]);
     }
 
     #[test]
@@ -230,12 +319,12 @@ mod tests {
             Ok(BeginStep::NeedSaveback { vcpu: 0, core: 0 })
         );
         assert_eq!(
-            s.status(&t, 0),
-            Ok([0, 0, 0, 0]),
+            counts(&mut s, &t, 0),
+            [0, 0, 0, 0],
             "nothing granted before the save-back"
         );
         assert_eq!(s.finish_begin(&t, 1, 0, Ok(true)), Ok(true));
-        assert_eq!(s.status(&t, 0), Ok([1, 1, 1, 0]));
+        assert_eq!(counts(&mut s, &t, 0), [1, 1, 1, 0]);
     }
 
     #[test]
@@ -247,7 +336,7 @@ mod tests {
             s.finish_begin(&t, 1, 0, Err(3)),
             Err(FpServiceError::SavebackFailed(3))
         );
-        assert_eq!(s.status(&t, 0), Ok([0, 0, 0, 0]));
+        assert_eq!(counts(&mut s, &t, 0), [0, 0, 0, 0]);
         assert_eq!(t.core(0).unwrap().errors.load(Ordering::Relaxed), 1);
         assert_eq!(
             s.begin(&t, 1, 0),
@@ -271,7 +360,7 @@ mod tests {
             Err(FpServiceError::NotPending),
             "only once"
         );
-        assert_eq!(s.status(&t, 0), Ok([1, 1, 1, 0]));
+        assert_eq!(counts(&mut s, &t, 0), [1, 1, 1, 0]);
     }
 
     #[test]
@@ -288,10 +377,99 @@ mod tests {
         );
         assert_eq!(s.end(&t, 1, 0, 0), Err(FpServiceError::NotOpen));
         assert_eq!(s.status(&t, 7), Err(FpServiceError::BadCore(7)));
-        assert_eq!(s.status(&t, 0), Ok([0, 0, 0, 0]));
-        assert_eq!(t.core(0).unwrap().errors.load(Ordering::Relaxed), 2);
+        assert_eq!(counts(&mut s, &t, 0), [0, 0, 0, 0]);
+        assert_eq!(t.core(0).unwrap().errors.load(Ordering::Relaxed), 1);
         assert_eq!(t.core(1).unwrap().errors.load(Ordering::Relaxed), 1);
-        assert_eq!(s.stats.errors, 2, "bad cores are charged to the service");
+        assert_eq!(
+            s.stats.errors, 3,
+            "bad cores and unknown clients are charged to the service"
+        );
+        let status = s.status(&t, 0).unwrap();
+        assert_eq!((status.errors, status.service_errors), (1, 3));
+    }
+
+    /// The requests a PD that is no client can send, through the whole protected-call path.
+    #[test]
+    fn a_caller_that_is_no_client_changes_no_core() {
+        let (t, mut s) = setup();
+        t.bind(0, 0).unwrap();
+        let no_saveback = |_: u8, _: u64| -> Result<bool, u64> { panic!("asked the VMM") };
+        let send = |s: &mut FpService, label, words: &[u64]| {
+            s.handle(&t, 9, label, words.len(), |i| words[i], no_saveback)
+        };
+        let unknown = Reply::error(FpServiceError::UnknownClient(9));
+        for core in [0, 1, 2, u64::MAX] {
+            assert_eq!(send(&mut s, FpServiceOp::NEON_BEGIN, &[core]), unknown);
+            assert_eq!(
+                send(&mut s, FpServiceOp::NEON_END, &[core, 1 << 40]),
+                unknown
+            );
+        }
+        assert_eq!(
+            send(&mut s, 0, &[0]),
+            Reply::error(FpServiceError::UnknownOp(0))
+        );
+        assert_eq!(
+            send(&mut s, FpServiceOp::NEON_END, &[0]),
+            Reply::error(FpServiceError::ShortMessage { got: 1 })
+        );
+        assert_eq!(
+            send(&mut s, FpServiceOp::STATUS, &[2]),
+            Reply::error(FpServiceError::BadCore(2))
+        );
+        for core in 0..2 {
+            let e = t.core(core).unwrap();
+            assert_eq!(e.errors.load(Ordering::Relaxed), 0, "core {core}");
+            assert_eq!(counts(&mut s, &t, core), [0, 0, 0, 0], "core {core}");
+        }
+        assert_eq!(t.owner(0), Ok(Some(0)), "the live vCPU stays live");
+        let status = send(&mut s, FpServiceOp::STATUS, &[0]);
+        assert_eq!((status.label, status.length), (0, CoreStatus::WORDS));
+        assert_eq!(
+            status.mrs[5], 11,
+            "every refusal counted once, by the service"
+        );
+    }
+
+    #[test]
+    fn handle_serves_clients() {
+        let (t, mut s) = setup();
+        t.bind(0, 1).unwrap();
+        let mut asked = None;
+        let r = s.handle(
+            &t,
+            1,
+            FpServiceOp::NEON_BEGIN,
+            1,
+            |_| 0,
+            |v, c| {
+                asked = Some((v, c));
+                Ok(true)
+            },
+        );
+        assert_eq!(
+            (r.label, r.length, r.mrs[0]),
+            (0, 1, 1),
+            "granted after a save-back"
+        );
+        assert_eq!(asked, Some((1, 0)));
+        let r = s.handle(&t, 1, FpServiceOp::NEON_BEGIN, 1, |_| 0, |_, _| Ok(true));
+        assert_eq!(r, Reply::error(FpServiceError::AlreadyOpen));
+        let r = s.handle(
+            &t,
+            1,
+            FpServiceOp::NEON_END,
+            2,
+            |i| [0, 0][i],
+            |_, _| Ok(true),
+        );
+        assert_eq!((r.label, r.length), (0, 0));
+        let r = s.handle(&t, 1, FpServiceOp::STATUS, 1, |_| 0, |_, _| Ok(true));
+        assert_eq!(
+            &r.mrs[..],
+            &[1, 1, 0, 0, 1, 0],
+            "AlreadyOpen charged to core 0"
+        );
     }
 
     #[test]
@@ -305,7 +483,7 @@ mod tests {
             "others are not held up"
         );
         assert_eq!(
-            s.status(&t, 0).unwrap()[2],
+            s.status(&t, 0).unwrap().open,
             1,
             "the open section shows in the status"
         );
@@ -318,9 +496,9 @@ mod tests {
         s.end(&t, 1, 0, 2).unwrap();
         s.begin(&t, 1, 0).unwrap();
         s.end(&t, 1, 0, 2).unwrap();
-        assert_eq!(s.status(&t, 0).unwrap()[3], 2);
+        assert_eq!(s.status(&t, 0).unwrap().leaks, 2);
         s.begin(&t, 1, 0).unwrap();
         s.end(&t, 1, 0, 5).unwrap();
-        assert_eq!(s.status(&t, 0).unwrap()[3], 5);
+        assert_eq!(s.status(&t, 0).unwrap().leaks, 5);
     }
 }

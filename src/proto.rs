@@ -3,10 +3,11 @@
 //! fp-service (clients call it): label = [`FpServiceOp`], MR0 = core. Reply label 0 = granted /
 //! done, else an [`FpServiceError`] code; `NeonBegin` replies MR0 = 1 when a vCPU's state had to
 //! be saved back first. `NeonEnd` carries MR1 = the client's cumulative count of leaked register
-//! values (what it found changed under it).
+//! values (what it found changed under it). `Status` replies the [`CoreStatus`] words.
 //!
 //! VMM (fp-service calls it): label = [`SavebackOp::Saveback`], MR0 = vCPU id, MR1 = core. Reply
 //! label 0 with MR0 = 1 (state saved) or 0 (nothing was live), else a [`SavebackError`] code.
+//! Only fp-service's channel may ask: any other caller gets [`SavebackError::NotFpService`].
 use core::fmt;
 
 /// Requests to fp-service.
@@ -16,7 +17,7 @@ pub enum FpServiceOp {
     NeonBegin { core: u64 },
     /// `kernel_neon_end`.
     NeonEnd { core: u64, leaks: u64 },
-    /// Counters of `core`: MR0 grants, MR1 savebacks, MR2 open sections, MR3 leaks.
+    /// Counters of `core` ([`CoreStatus`]); any caller may ask.
     Status { core: u64 },
 }
 
@@ -55,6 +56,46 @@ impl FpServiceOp {
             Self::NeonBegin { core } => (Self::NEON_BEGIN, [core, 0], 1),
             Self::NeonEnd { core, leaks } => (Self::NEON_END, [core, leaks], 2),
             Self::Status { core } => (Self::STATUS, [core, 0], 1),
+        }
+    }
+}
+
+/// `Status`'s reply: MR0 grants, MR1 savebacks, MR2 open sections, MR3 leaks, MR4 errors charged
+/// to the core, MR5 errors fp-service charged to no core (unknown ops, short messages, bad cores,
+/// unknown clients).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CoreStatus {
+    pub grants: u64,
+    pub savebacks: u64,
+    pub open: u64,
+    pub leaks: u64,
+    pub errors: u64,
+    pub service_errors: u64,
+}
+
+impl CoreStatus {
+    /// Message registers of the reply.
+    pub const WORDS: usize = 6;
+
+    pub const fn words(self) -> [u64; Self::WORDS] {
+        [
+            self.grants,
+            self.savebacks,
+            self.open,
+            self.leaks,
+            self.errors,
+            self.service_errors,
+        ]
+    }
+
+    pub fn from_words(mr: impl Fn(usize) -> u64) -> Self {
+        Self {
+            grants: mr(0),
+            savebacks: mr(1),
+            open: mr(2),
+            leaks: mr(3),
+            errors: mr(4),
+            service_errors: mr(5),
         }
     }
 }
@@ -142,6 +183,21 @@ pub enum SavebackOp {
 impl SavebackOp {
     pub const SAVEBACK: u64 = 1;
 
+    /// Decodes a request that arrived on channel `channel`; only `fp_service` (fp-service's
+    /// channel) is served: whatever another caller sends is refused unread.
+    pub fn decode_from(
+        channel: u64,
+        fp_service: u64,
+        label: u64,
+        length: usize,
+        mr: impl Fn(usize) -> u64,
+    ) -> Result<Self, SavebackError> {
+        if channel != fp_service {
+            return Err(SavebackError::NotFpService(channel));
+        }
+        Self::decode(label, length, mr)
+    }
+
     pub fn decode(
         label: u64,
         length: usize,
@@ -177,6 +233,9 @@ pub enum SavebackError {
     BadCore(u64),
     /// seL4 refused `TCB_SetFlags` (the seL4 error number).
     Kernel(u64),
+    /// The caller (this channel of the VMM) is not fp-service: nobody else may make the VMM
+    /// save a vCPU's state back.
+    NotFpService(u64),
 }
 
 impl SavebackError {
@@ -187,6 +246,7 @@ impl SavebackError {
             Self::UnknownVcpu(_) => 3,
             Self::BadCore(_) => 4,
             Self::Kernel(_) => 5,
+            Self::NotFpService(_) => 6,
         }
     }
 }
@@ -199,6 +259,9 @@ impl fmt::Display for SavebackError {
             Self::UnknownVcpu(v) => write!(f, "save-back for unknown vCPU {v}"),
             Self::BadCore(c) => write!(f, "save-back for bad core {c}"),
             Self::Kernel(e) => write!(f, "TCB_SetFlags failed: seL4 error {e}"),
+            Self::NotFpService(ch) => {
+                write!(f, "save-back asked on channel {ch}, not fp-service's")
+            }
         }
     }
 }
@@ -269,5 +332,48 @@ mod tests {
             SavebackOp::decode(1, 1, |_| 0),
             Err(SavebackError::ShortMessage { got: 1 })
         );
+    }
+
+    #[test]
+    fn saveback_only_from_fp_service() {
+        let (label, mrs, len) = SavebackOp::Saveback { vcpu: 0, core: 0 }.encode();
+        assert_eq!(
+            SavebackOp::decode_from(0, 0, label, len, |i| mrs[i]),
+            Ok(SavebackOp::Saveback { vcpu: 0, core: 0 })
+        );
+        // Refused before anything is read: the message registers are not looked at.
+        let untouched =
+            |_: usize| -> u64 { panic!("read a message register of an untrusted caller") };
+        for (ch, label, len) in [(8, label, len), (8, 0, 0), (8, 7, 120), (1, 1, 1)] {
+            assert_eq!(
+                SavebackOp::decode_from(ch, 0, label, len, untouched),
+                Err(SavebackError::NotFpService(ch))
+            );
+        }
+        let codes = [
+            SavebackError::UnknownOp(0),
+            SavebackError::ShortMessage { got: 0 },
+            SavebackError::UnknownVcpu(0),
+            SavebackError::BadCore(0),
+            SavebackError::Kernel(0),
+            SavebackError::NotFpService(0),
+        ]
+        .map(SavebackError::code);
+        assert_eq!(codes, [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn status_words_round_trip() {
+        let s = CoreStatus {
+            grants: 1,
+            savebacks: 2,
+            open: 3,
+            leaks: 4,
+            errors: 5,
+            service_errors: 6,
+        };
+        let w = s.words();
+        assert_eq!(w, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(CoreStatus::from_words(|i| w[i]), s);
     }
 }

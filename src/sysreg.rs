@@ -121,24 +121,37 @@ mod tests {
         assert_eq!(t.access(acc(CNTP_CVAL_EL0, false), 1000, 10), Ok(None));
         assert_eq!(rd(&mut t, CNTP_CVAL_EL0, 10), 1000);
         assert_eq!(rd(&mut t, CNTP_TVAL_EL0, 10), 990);
-        assert_eq!(rd(&mut t, CNTP_TVAL_EL0, 1010), (-10i32) as u32 as u64, "signed 32 bits");
+        assert_eq!(
+            rd(&mut t, CNTP_TVAL_EL0, 1010),
+            (-10i32) as u32 as u64,
+            "signed 32 bits"
+        );
         assert_eq!(rd(&mut t, CNTPCT_EL0, 77), 77);
         // Disabled: no ISTATUS, no line, no deadline, even past CVAL.
         assert_eq!(rd(&mut t, CNTP_CTL_EL0, 2000), 0);
         assert!(!t.asserted(2000) && t.deadline().is_none());
         // Enabled: ISTATUS from CVAL on; the line and the deadline unless masked.
         t.access(acc(CNTP_CTL_EL0, false), 0xffff_fff9, 0).unwrap();
-        assert_eq!(rd(&mut t, CNTP_CTL_EL0, 999), 1, "only ENABLE and IMASK are kept");
+        assert_eq!(
+            rd(&mut t, CNTP_CTL_EL0, 999),
+            1,
+            "only ENABLE and IMASK are kept"
+        );
         assert_eq!(rd(&mut t, CNTP_CTL_EL0, 1000), 1 | 4);
         assert!(!t.asserted(999) && t.asserted(1000));
         assert_eq!(t.deadline(), Some(1000));
         t.access(acc(CNTP_CTL_EL0, false), 3, 0).unwrap();
-        assert_eq!(rd(&mut t, CNTP_CTL_EL0, 1000), 3 | 4, "ISTATUS shows through IMASK");
+        assert_eq!(
+            rd(&mut t, CNTP_CTL_EL0, 1000),
+            3 | 4,
+            "ISTATUS shows through IMASK"
+        );
         assert!(!t.asserted(1000) && t.deadline().is_none());
         // TVAL writes are relative to now, sign-extended.
         t.access(acc(CNTP_TVAL_EL0, false), 500, 4000).unwrap();
         assert_eq!(rd(&mut t, CNTP_CVAL_EL0, 0), 4500);
-        t.access(acc(CNTP_TVAL_EL0, false), 0xffff_ff00, 4000).unwrap();
+        t.access(acc(CNTP_TVAL_EL0, false), 0xffff_ff00, 4000)
+            .unwrap();
         assert_eq!(rd(&mut t, CNTP_CVAL_EL0, 0), 4000 - 256);
         assert_eq!(
             t.access(acc(CNTPCT_EL0, false), 1, 0),

@@ -21,12 +21,27 @@ mod tests {
 
     #[test]
     fn never_early_and_at_most_two_ticks_late() {
-        for delta in [0u64, 1, 243, 244, 245, 8_000, 80_000, 8_000_000, 123_456_789] {
+        for delta in [
+            0u64,
+            1,
+            243,
+            244,
+            245,
+            8_000,
+            80_000,
+            8_000_000,
+            123_456_789,
+        ] {
             let t = ticks_until(1_000, 1_000 + delta, CNT_HZ, GPT_HZ);
             // The timer fires after (t - 1, t] of its periods; that must cover delta.
             let earliest = (u128::from(t) - 1) * u128::from(CNT_HZ) / u128::from(GPT_HZ);
-            assert!(earliest >= u128::from(delta), "delta {delta}: {t} ticks fire early");
-            assert!(u128::from(t) <= u128::from(delta) * u128::from(GPT_HZ) / u128::from(CNT_HZ) + 2);
+            assert!(
+                earliest >= u128::from(delta),
+                "delta {delta}: {t} ticks fire early"
+            );
+            assert!(
+                u128::from(t) <= u128::from(delta) * u128::from(GPT_HZ) / u128::from(CNT_HZ) + 2
+            );
         }
     }
 
@@ -34,6 +49,10 @@ mod tests {
     fn passed_deadlines_fire_at_once_and_far_ones_are_capped() {
         assert_eq!(ticks_until(5_000, 4_000, CNT_HZ, GPT_HZ), 1);
         assert_eq!(ticks_until(0, u64::MAX, CNT_HZ, GPT_HZ), 1 << 31);
-        assert_eq!(ticks_until(0, 1000, 0, GPT_HZ), 1000 * 32_768 + 1, "a zero rate counts as 1 Hz");
+        assert_eq!(
+            ticks_until(0, 1000, 0, GPT_HZ),
+            1000 * 32_768 + 1,
+            "a zero rate counts as 1 Hz"
+        );
     }
 }

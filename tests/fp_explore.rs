@@ -157,7 +157,11 @@ enum Vmm {
 enum Fps {
     Idle,
     /// Client k's `neon_begin` needs vCPU `vcpu`'s save-back: the PPC to the VMM is pending.
-    WaitVmm { k: usize, vcpu: u8, core: u64 },
+    WaitVmm {
+        k: usize,
+        vcpu: u8,
+        core: u64,
+    },
     /// The VMM answered; `finish_begin` is next. Ghost `moved`: the VMM found the vCPU on
     /// another core than the one asked (it was stopped and started elsewhere since).
     Answered {
@@ -226,7 +230,9 @@ fn fmix64(mut x: u64) -> u64 {
 
 impl Fingerprinter {
     fn mix(&mut self, x: u64) {
-        self.a = (self.a ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+        self.a = (self.a ^ x)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29);
         self.b = (self.b.rotate_left(17) ^ x)
             .wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
             .wrapping_add(0x1656_67b1_9e37_79f9);
@@ -330,8 +336,17 @@ impl<const N: usize> fmt::Display for World<N> {
                 FpOwner::Trapped => "Trapped",
                 FpOwner::Guest => "Guest",
             };
-            let flag = if self.kernel.fpu_disabled[v] { "off" } else { "on" };
-            write!(f, " | v{v} {owner}@{} fpu {flag} {:?}", fp.core(), self.guest[v])?;
+            let flag = if self.kernel.fpu_disabled[v] {
+                "off"
+            } else {
+                "on"
+            };
+            write!(
+                f,
+                " | v{v} {owner}@{} fpu {flag} {:?}",
+                fp.core(),
+                self.guest[v]
+            )?;
         }
         let live: Vec<&str> = self
             .kernel
@@ -496,7 +511,9 @@ impl<const N: usize> Checker<N> {
         threads.push((VMM_CORE, self.lazy()));
         threads.push((FP_SERVICE_CORE, true));
         threads.extend((0..N).map(|k| (client_core(k), false)));
-        self.table.attach(Self::CORES).map_err(|e| format!("fp-service's attach: {e}"))?;
+        self.table
+            .attach(Self::CORES)
+            .map_err(|e| format!("fp-service's attach: {e}"))?;
         let mut vcpus: [VcpuFp; N] =
             std::array::from_fn(|v| VcpuFp::new(v as u8, v as u64, self.cfg.policy));
         for v in &mut vcpus {
@@ -619,7 +636,9 @@ impl<const N: usize> Checker<N> {
                         return Err("[value] the eager VMM trapped on FP".into());
                     }
                 }
-                let exit = kind.decode().map_err(|e| format!("exit undecodable: {e}"))?;
+                let exit = kind
+                    .decode()
+                    .map_err(|e| format!("exit undecodable: {e}"))?;
                 if exit == Exit::FpTrap {
                     let action = hook(n.vcpus[v].fp_trap(), "fp_trap")?;
                     value(n.kernel.apply(v, action))?;
@@ -821,7 +840,9 @@ impl<const N: usize> Checker<N> {
                 n.clients[k] = Client::Section { open: true };
                 Ok(())
             }
-            Err(FpServiceError::SavebackFailed(_)) if self.cfg.migrate != Migrate::Never && moved => {
+            Err(FpServiceError::SavebackFailed(_))
+                if self.cfg.migrate != Migrate::Never && moved =>
+            {
                 self.saw(|c| c.moved_refusals += 1);
                 n.needed[k] = None;
                 d.errors[core as usize] += 1;
@@ -833,7 +854,11 @@ impl<const N: usize> Checker<N> {
     }
 
     fn raw_owner(&self, core: u64) -> u64 {
-        self.table.core(core).expect("core").owner.load(Ordering::Relaxed)
+        self.table
+            .core(core)
+            .expect("core")
+            .owner
+            .load(Ordering::Relaxed)
     }
 
     /// A `needed` save-back is done once that vCPU's `fpuDisabled` is set.
@@ -900,7 +925,10 @@ impl<const N: usize> Checker<N> {
             n.table[ci] = Entry { owner, open };
         }
         if n.svc.stats.errors != 0 {
-            return Err(format!("[counters] fp-service errors {}", n.svc.stats.errors));
+            return Err(format!(
+                "[counters] fp-service errors {}",
+                n.svc.stats.errors
+            ));
         }
         n.kernel.loads.iter_mut().for_each(|l| *l = 0);
         self.clear_needed(n);
@@ -929,7 +957,9 @@ impl<const N: usize> Checker<N> {
         for c in 0..Self::CORES {
             let Some(v) = n.owner(c) else { continue };
             let Some(fp) = n.vcpus.get(v) else {
-                return Err(format!("[stale owner] core {c}'s entry names unknown vCPU {v}"));
+                return Err(format!(
+                    "[stale owner] core {c}'s entry names unknown vCPU {v}"
+                ));
             };
             named[v] += 1;
             let ok = self.lazy()
@@ -951,7 +981,9 @@ impl<const N: usize> Checker<N> {
         for v in 0..N {
             let fp = &n.vcpus[v];
             if fp.core() != n.kernel.core[v] {
-                return Err(format!("[hooks] vCPU {v}: hooks and kernel disagree on its core"));
+                return Err(format!(
+                    "[hooks] vCPU {v}: hooks and kernel disagree on its core"
+                ));
             }
             if n.guest[v] == Guest::Stopped {
                 if n.kernel.fpu_owner.contains(&Some(v)) {
@@ -1143,11 +1175,17 @@ fn assert_lazy_paths(c: &Coverage) {
 /// Explores `cfg` (2 cores) with a planted bug and asserts the checker reports `tag`.
 fn must_fail(cfg: Config, tag: &str) {
     match run::<2>(cfg) {
-        Ok(x) => panic!("{cfg:?}: the planted bug went unnoticed over {} states", x.states),
+        Ok(x) => panic!(
+            "{cfg:?}: the planted bug went unnoticed over {} states",
+            x.states
+        ),
         Err(trace) => {
             println!("fp_explore {cfg:?}: found, as it must:\n{trace}");
             let first = trace.lines().next().unwrap_or_default();
-            assert!(first.contains(tag), "{cfg:?}: expected a {tag} violation, got {first}");
+            assert!(
+                first.contains(tag),
+                "{cfg:?}: expected a {tag} violation, got {first}"
+            );
         }
     }
 }
@@ -1181,7 +1219,10 @@ fn lazy_every_interleaving_with_migration() {
 
 fn assert_migration_paths(seen: &Coverage) {
     assert_lazy_paths(seen);
-    assert!(seen.moves > 0 && seen.eclipses > 0 && seen.moved_refusals > 0, "{seen:?}");
+    assert!(
+        seen.moves > 0 && seen.eclipses > 0 && seen.moved_refusals > 0,
+        "{seen:?}"
+    );
 }
 
 #[test]

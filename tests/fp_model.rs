@@ -214,9 +214,11 @@ impl System {
     fn statuses(&mut self) -> Vec<Status> {
         (0..self.cfg.num_cores)
             .map(|c| {
-                self.svc
+                let s = self
+                    .svc
                     .status(&self.table, c)
-                    .expect("status of a real core")
+                    .expect("status of a real core");
+                [s.grants, s.savebacks, s.open, s.leaks]
             })
             .collect()
     }

@@ -353,7 +353,10 @@ mod tests {
             check_requirements(&system, FpPolicy::Lazy).unwrap();
             let vmm = system.pd(VMM).unwrap();
             assert!(vmm.irqs.iter().any(|i| i.irq == board.uart_irq), "{name}");
-            assert!(vmm.irqs.iter().any(|i| i.irq == board.wake_irq), "{name}: wake-up irq");
+            assert!(
+                vmm.irqs.iter().any(|i| i.irq == board.wake_irq),
+                "{name}: wake-up irq"
+            );
             assert_eq!(
                 crate::dtb::gic_of(&system),
                 board.gic,
@@ -388,7 +391,10 @@ mod tests {
                     assert_eq!(board.on_vm_stop, OnVmStop::Serve, "{name}: a real board");
                     // GPT1 (timer@302d0000, SPI 55) wakes halted vCPUs.
                     assert_eq!((board.wake, board.wake_irq), (WakeTimer::ImxGpt, 87));
-                    assert_eq!(system.mr("wake_timer").unwrap().phys_addr, Some(0x302d_0000));
+                    assert_eq!(
+                        system.mr("wake_timer").unwrap().phys_addr,
+                        Some(0x302d_0000)
+                    );
                     assert!(vmm.maps.iter().any(|m| m.mr == "wake_timer"), "{name}");
                 }
             }

@@ -16,7 +16,8 @@ mod variant;
 use std::path::Path;
 
 pub use board::{
-    apply_board, load_board, parse_board, supported_boards, Board, BoardError, OnVmStop, WakeTimer, UartKind,
+    apply_board, load_board, parse_board, supported_boards, Board, BoardError, OnVmStop, UartKind,
+    WakeTimer,
 };
 pub use cargo::{env_sdk, pd_link_args, rerun_env};
 pub use codegen::sdf_rs;

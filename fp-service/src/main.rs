@@ -5,7 +5,7 @@
 #![no_main]
 
 use lazyfp::sdf::{fp_service as sdf_self, NEON_WORKERS, NUM_CORES};
-use lazyfp::{BeginStep, FpService, FpServiceError, FpServiceOp, FpTable, SavebackOp};
+use lazyfp::{FpService, FpTable, SavebackOp};
 use microkit_rt::{get_mr, memory, ppcall, println, set_mr, Channel, MessageInfo};
 
 const VMM: Channel = Channel::new(sdf_self::channel::VMM);
@@ -51,50 +51,22 @@ fn request_saveback(vcpu: u8, core: u64) -> Result<bool, u64> {
     }
 }
 
-impl Service {
-    fn serve(&mut self, ch: u8, op: FpServiceOp) -> Result<MessageInfo, FpServiceError> {
-        match op {
-            FpServiceOp::NeonBegin { core } => {
-                let saved = match self.svc.begin(self.table, ch, core)? {
-                    BeginStep::Grant => false,
-                    BeginStep::NeedSaveback { vcpu, core } => {
-                        let result = request_saveback(vcpu, core);
-                        self.svc.finish_begin(self.table, ch, core, result)?
-                    }
-                };
-                set_mr(0, saved as u64);
-                Ok(MessageInfo::new(0, 1))
-            }
-            FpServiceOp::NeonEnd { core, leaks } => {
-                self.svc.end(self.table, ch, core, leaks)?;
-                Ok(MessageInfo::new(0, 0))
-            }
-            FpServiceOp::Status { core } => {
-                for (i, v) in self.svc.status(self.table, core)?.iter().enumerate() {
-                    set_mr(i, *v);
-                }
-                Ok(MessageInfo::new(0, 4))
-            }
-        }
-    }
-}
-
 impl microkit_rt::Handler for Service {
     type Error = core::convert::Infallible;
 
     fn protected(&mut self, ch: Channel, info: MessageInfo) -> Result<MessageInfo, Self::Error> {
-        let result = FpServiceOp::decode(info.label(), info.length(), get_mr)
-            .and_then(|op| self.serve(ch.index(), op));
-        Ok(result.unwrap_or_else(|e| {
-            if matches!(
-                e,
-                FpServiceError::UnknownOp(_) | FpServiceError::ShortMessage { .. }
-            ) {
-                self.svc.stats.errors += 1;
-            }
-            set_mr(0, e.detail());
-            MessageInfo::new(e.code(), 1)
-        }))
+        let reply = self.svc.handle(
+            self.table,
+            ch.index(),
+            info.label(),
+            info.length(),
+            get_mr,
+            request_saveback,
+        );
+        for (i, v) in reply.mrs[..reply.length].iter().enumerate() {
+            set_mr(i, *v);
+        }
+        Ok(MessageInfo::new(reply.label, reply.length))
     }
 }
 

@@ -5,8 +5,10 @@
 //! Invariants: a request decodes exactly when its label is known and it is long enough, reads no
 //! word past its length, and re-encodes to itself; the per-core counters (grants, save-backs,
 //! open sections, leaks, errors) equal the counts of what the replies said; a refused request
-//! changes nothing but an error counter; a save-back is asked for exactly when the table names a
-//! vCPU on the core, and that synchronous save-back finds the state live and clears the entry.
+//! changes nothing but an error counter, and a caller that is no client only fp-service's own;
+//! a save-back is asked for exactly when the table names a vCPU on the core, and that
+//! synchronous save-back finds the state live and clears the entry; the VMM refuses a save-back
+//! from any channel but fp-service's without reading it.
 #![no_main]
 
 use std::cell::Cell;
@@ -40,8 +42,10 @@ enum Op {
         length: u8,
         words: [u64; 3],
     },
-    /// A message to the VMM's save-back endpoint.
+    /// A message to the VMM's save-back endpoint, on the VMM's channel `channel` (0 is
+    /// fp-service's).
     Saveback {
+        channel: u8,
         label: u8,
         length: u8,
         words: [u64; 3],
@@ -216,7 +220,10 @@ fuzz_target!(|input: Input| {
                     FpServiceOp::Status { core } => {
                         let r = svc.status(&table, core).map(|s| {
                             let c = model[core as usize];
-                            assert_eq!(s, [c.grants, c.savebacks, c.open, c.leaks]);
+                            assert_eq!(
+                                s.words(),
+                                [c.grants, c.savebacks, c.open, c.leaks, c.errors, service_errors]
+                            );
                         });
                         (core, r)
                     }
@@ -225,11 +232,11 @@ fuzz_target!(|input: Input| {
                     assert_ne!(e.code(), 0, "0 is the success label");
                     let _ = (e.detail(), e.to_string());
                     model = before;
-                    match model.get_mut(core as usize) {
-                        Some(c) => c.errors += 1,
-                        None => service_errors += 1,
-                    }
                     let known = clients.contains_key(&ch);
+                    match model.get_mut(core as usize) {
+                        Some(c) if known => c.errors += 1,
+                        _ => service_errors += 1,
+                    }
                     match e {
                         FpServiceError::UnknownClient(c) => assert!(!known && c == ch as u64),
                         FpServiceError::BadCore(c) => assert!(c == core && core >= cores),
@@ -256,12 +263,23 @@ fuzz_target!(|input: Input| {
                 }
             }
             Op::Saveback {
+                channel,
                 label,
                 length,
                 words,
             } => {
-                let (label, length) = (label as u64 % 3, length as usize % 4);
-                let r = decode_bounded(length, &words, |mr| SavebackOp::decode(label, length, mr));
+                let (channel, label, length) =
+                    (channel as u64 % 3, label as u64 % 3, length as usize % 4);
+                // Refused unread: as if the message had no words.
+                let read = if channel == 0 { length } else { 0 };
+                let r = decode_bounded(read, &words, |mr| {
+                    SavebackOp::decode_from(channel, 0, label, length, mr)
+                });
+                if channel != 0 {
+                    assert_eq!(r, Err(SavebackError::NotFpService(channel)));
+                    assert_eq!(SavebackError::NotFpService(channel).code(), 6);
+                    continue;
+                }
                 match r {
                     Ok(op) => {
                         assert!(label == 1 && length >= 2);

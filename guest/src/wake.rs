@@ -77,13 +77,22 @@ impl PtimerFire {
     pub fn check(&self, ticks: u64) -> CheckResult {
         let reason = FailReason::PhysTimer;
         if self.deadline < self.armed_at + ticks || self.deadline > self.armed_at + 2 * ticks {
-            return Err(Failure::new("ptimer-cval", reason, self.deadline, self.armed_at)
-                .labelled("cval", "count"));
+            return Err(
+                Failure::new("ptimer-cval", reason, self.deadline, self.armed_at)
+                    .labelled("cval", "count"),
+            );
         }
-        expect_eq("ptimer-istatus-before", reason, self.ctl_before, timer::CTL_ENABLE)?;
+        expect_eq(
+            "ptimer-istatus-before",
+            reason,
+            self.ctl_before,
+            timer::CTL_ENABLE,
+        )?;
         if self.woke_at < self.deadline {
-            return Err(Failure::new("ptimer-deadline", reason, self.woke_at, self.deadline)
-                .labelled("count", "deadline"));
+            return Err(
+                Failure::new("ptimer-deadline", reason, self.woke_at, self.deadline)
+                    .labelled("count", "deadline"),
+            );
         }
         expect_bits("ptimer-istatus", reason, self.ctl_after, timer::CTL_ISTATUS)?;
         expect_eq("ptimer-tval-negative", reason, self.tval_after >> 31, 1)?;
@@ -130,11 +139,41 @@ mod tests {
     fn ptimer_fire_passes_only_when_on_time_and_pending() {
         assert_eq!(FIRED.check(100), Ok(()));
         let name = |p: PtimerFire| p.check(100).unwrap_err().check;
-        assert_eq!(name(PtimerFire { deadline: 10_050, ..FIRED }), "ptimer-cval");
-        assert_eq!(name(PtimerFire { ctl_before: 5, ..FIRED }), "ptimer-istatus-before");
-        assert_eq!(name(PtimerFire { woke_at: 10_099, ..FIRED }), "ptimer-deadline");
-        assert_eq!(name(PtimerFire { ctl_after: 1, ..FIRED }), "ptimer-istatus");
-        assert_eq!(name(PtimerFire { tval_after: 5, ..FIRED }), "ptimer-tval-negative");
+        assert_eq!(
+            name(PtimerFire {
+                deadline: 10_050,
+                ..FIRED
+            }),
+            "ptimer-cval"
+        );
+        assert_eq!(
+            name(PtimerFire {
+                ctl_before: 5,
+                ..FIRED
+            }),
+            "ptimer-istatus-before"
+        );
+        assert_eq!(
+            name(PtimerFire {
+                woke_at: 10_099,
+                ..FIRED
+            }),
+            "ptimer-deadline"
+        );
+        assert_eq!(
+            name(PtimerFire {
+                ctl_after: 1,
+                ..FIRED
+            }),
+            "ptimer-istatus"
+        );
+        assert_eq!(
+            name(PtimerFire {
+                tval_after: 5,
+                ..FIRED
+            }),
+            "ptimer-tval-negative"
+        );
         assert_eq!(name(PtimerFire { intid: 27, ..FIRED }), "ptimer-iar");
     }
 

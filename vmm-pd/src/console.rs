@@ -17,6 +17,11 @@ pub fn guest_byte(b: u8) {
     }
 }
 
+/// The guest has written part of a line.
+pub fn guest_mid_line() -> bool {
+    GUEST_MID_LINE.load(Ordering::Relaxed)
+}
+
 /// Ends an open guest line before the VMM speaks.
 pub fn break_guest_line() {
     if GUEST_MID_LINE.swap(false, Ordering::Relaxed) {

@@ -208,9 +208,8 @@ impl Vm {
     /// (Re)loads the image, resets the devices and runs vCPU 0 from the entry; the other vCPUs
     /// stay off until the guest starts them (PSCI CPU_ON).
     fn reset(&mut self) -> Result<(), VmmError> {
-        let boot =
-            load_bundle(self.image, self.ram, abi::GUEST_RAM_BASE, self.dict)
-                .map_err(VmmError::Image)?;
+        let boot = load_bundle(self.image, self.ram, abi::GUEST_RAM_BASE, self.dict)
+            .map_err(VmmError::Image)?;
         self.uart = Pl011::default();
         self.uart_line = false;
         self.virtio = VirtioConsole::default();
@@ -1164,7 +1163,8 @@ pub const WAKE_IRQ: Option<u8> = match lazyfp::sdf::board::WAKE {
     WakeTimer::Ptimer | WakeTimer::ImxGpt => irq_channel(lazyfp::sdf::board::WAKE_IRQ),
 };
 /// The board timer's map, where it is one.
-pub const WAKE_MAP: Option<lazyfp::sdf::Map> = lazyfp::sdf::find_map(sdf_vmm::map::ALL, "wake_timer");
+pub const WAKE_MAP: Option<lazyfp::sdf::Map> =
+    lazyfp::sdf::find_map(sdf_vmm::map::ALL, "wake_timer");
 const _: () = assert!(
     !matches!(lazyfp::sdf::board::WAKE, WakeTimer::ImxGpt) || WAKE_MAP.is_some(),
     "a board with wake=\"imx-gpt\" maps its GPT as memory region wake_timer into the VMM"
@@ -1174,8 +1174,15 @@ const _: () = assert!(
 const WAKE_TIMER: bool = WAKE_IRQ.is_some() && option_env!("LAZYFP_WFI_SPIN").is_none();
 
 /// What `hc::VERSION` tells the guest about this VMM.
-const FEATURES: u64 = if WAKE_TIMER { hc::FEATURE_WFI_BLOCKS } else { 0 }
-    | if matches!(lazyfp::sdf::board::WAKE, WakeTimer::ImxGpt) { hc::FEATURE_PTIMER } else { 0 };
+const FEATURES: u64 = if WAKE_TIMER {
+    hc::FEATURE_WFI_BLOCKS
+} else {
+    0
+} | if matches!(lazyfp::sdf::board::WAKE, WakeTimer::ImxGpt) {
+    hc::FEATURE_PTIMER
+} else {
+    0
+};
 
 /// How often a halted vCPU on another core whose deadline has passed is looked at again (per
 /// second), should the VPPI event of its timer not come.

@@ -12,10 +12,10 @@
 use std::{fs, path::Path, process::ExitCode};
 
 use lazyfp::bundle::{unxz, write_bundle, write_bundle_encoded, Boot, Encoding, XZ_DICT_BYTES};
-use std::io::Write;
-use std::process::{Command, Stdio};
 use lazyfp::image::{arm64_image, elf_layout, ImageError};
 use lazyfp_build::{guest_dtb, parse, DtbParams};
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 const MIB2: u64 = 0x20_0000;
 
@@ -198,13 +198,14 @@ fn run() -> Result<String, String> {
                 }
                 // With --compress xz, the kernel (with the ARM64 branch filter) and the initrd
                 // are stored as .xz streams; the DTB is small and stays raw.
-                let pack = |data: &[u8], what: &str, arm64: bool| -> Result<(Vec<u8>, Encoding), String> {
-                    if a.xz {
-                        Ok((xz(data, what, arm64)?, Encoding::Xz))
-                    } else {
-                        Ok((data.to_vec(), Encoding::Raw))
-                    }
-                };
+                let pack =
+                    |data: &[u8], what: &str, arm64: bool| -> Result<(Vec<u8>, Encoding), String> {
+                        if a.xz {
+                            Ok((xz(data, what, arm64)?, Encoding::Xz))
+                        } else {
+                            Ok((data.to_vec(), Encoding::Raw))
+                        }
+                    };
                 let (kernel_data, kernel_enc) = pack(&kernel, "kernel", true)?;
                 let mut parts: Vec<(u64, Vec<u8>, u64, Encoding)> = vec![
                     (load, kernel_data, span, kernel_enc),
@@ -214,8 +215,10 @@ fn run() -> Result<String, String> {
                     let (d, e) = pack(data, "initrd", false)?;
                     parts.push((start, d, data.len() as u64, e));
                 }
-                let parts: Vec<(u64, &[u8], u64, Encoding)> =
-                    parts.iter().map(|(g, d, m, e)| (*g, &d[..], *m, *e)).collect();
+                let parts: Vec<(u64, &[u8], u64, Encoding)> = parts
+                    .iter()
+                    .map(|(g, d, m, e)| (*g, &d[..], *m, *e))
+                    .collect();
                 write_bundle_encoded(
                     Boot {
                         entry: load,
@@ -280,7 +283,9 @@ fn xz(data: &[u8], what: &str, arm64: bool) -> Result<Vec<u8>, String> {
     let mut dict = vec![0; XZ_DICT_BYTES];
     match unxz(&out.stdout, &mut back, &mut dict) {
         Ok(n) if n == data.len() && back == data => Ok(out.stdout),
-        Ok(n) => Err(format!("{what}: xz round trip gave {n} bytes that differ from the input")),
+        Ok(n) => Err(format!(
+            "{what}: xz round trip gave {n} bytes that differ from the input"
+        )),
         Err(e) => Err(format!("{what}: xz round trip failed: {e}")),
     }
 }
