@@ -1242,18 +1242,15 @@ fn eager_every_interleaving() {
     );
 }
 
-/// Three cores, three vCPUs, three NEON clients (about 3 million states; minutes in a debug
-/// build): `cargo test --test fp_explore -- --ignored`.
+/// Three cores, three vCPUs, three NEON clients (about 3 million states; a few minutes in a
+/// debug build, run by `make test-host` with the others).
 #[test]
-#[ignore]
 fn lazy_every_interleaving_three_cores() {
     assert_lazy_paths(&must_pass::<3>(LAZY, 2_500_000));
 }
 
-/// Both vCPUs start on either core (about 600,000 states, tens of seconds in a debug build):
-/// `cargo test --test fp_explore -- --ignored`.
+/// Both vCPUs start on either core (about 600,000 states, tens of seconds in a debug build).
 #[test]
-#[ignore]
 fn lazy_every_interleaving_any_migration() {
     assert_migration_paths(&must_pass::<2>(
         Config {
