@@ -440,15 +440,11 @@ impl Vgic {
     /// vCPU `vcpu` has an interrupt in a list register or queued for it (for a blocking WFI:
     /// wake it).
     pub fn has_pending(&self, vcpu: usize) -> bool {
-        let Some(cpu) = self.cpus[..self.vcpus].get(vcpu) else {
-            return false;
-        };
-        let gates = self.gates();
-        cpu.lrs.iter().any(Option::is_some) || (0..WORDS).any(|w| self.ready(vcpu, w, gates) != 0)
+        self.first_pending(vcpu).is_some()
     }
 
     /// The first interrupt that makes `has_pending` true, and whether it sits in a list
-    /// register (`true`) or waits in the distributor's state (`false`): for diagnostics.
+    /// register (`true`) or waits in the distributor's state (`false`).
     pub fn first_pending(&self, vcpu: usize) -> Option<(u16, bool)> {
         let cpu = self.cpus[..self.vcpus].get(vcpu)?;
         if let Some(irq) = cpu.lrs.iter().flatten().next() {
