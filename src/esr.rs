@@ -97,18 +97,11 @@ impl fmt::Display for Esr {
     }
 }
 
-/// A data abort's syndrome (ISS of EC 0x24), valid when ISV = 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DataAbort {
-    pub write: bool,
-    /// Access size in bytes (1, 2, 4, 8).
-    pub size: u8,
-    /// Transfer register (31 = xzr/wzr).
-    pub srt: u8,
-    pub sign_extend: bool,
-    /// 64-bit register (SF).
-    pub sf: bool,
-}
+/// A data abort's syndrome (ISS of EC 0x24), valid when ISV = 1: the ISS bits themselves, read
+/// through accessors. One word rather than five fields, so an exit carrying it stays small
+/// (every MMIO exit builds and matches one).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DataAbort(u32);
 
 impl DataAbort {
     /// Decodes the ISS; `None` when ISV = 0 (no instruction syndrome, e.g. load pairs or
@@ -118,32 +111,74 @@ impl DataAbort {
         if iss & (1 << 24) == 0 {
             return None;
         }
-        Some(Self {
-            write: iss & (1 << 6) != 0,
-            size: 1 << ((iss >> 22) & 3),
-            srt: ((iss >> 16) & 0x1f) as u8,
-            sign_extend: iss & (1 << 21) != 0,
-            sf: iss & (1 << 15) != 0,
-        })
+        Some(Self(iss))
+    }
+
+    /// The syndrome of an access with these fields (`size` 1, 2, 4 or 8 bytes).
+    pub const fn new(write: bool, size: u8, srt: u8, sign_extend: bool, sf: bool) -> Self {
+        Self(
+            (1 << 24)
+                | ((size.trailing_zeros() & 3) << 22)
+                | ((sign_extend as u32) << 21)
+                | (((srt & 0x1f) as u32) << 16)
+                | ((sf as u32) << 15)
+                | ((write as u32) << 6),
+        )
+    }
+
+    /// WnR: a write.
+    pub const fn write(self) -> bool {
+        self.0 & (1 << 6) != 0
+    }
+
+    /// Access size in bytes (1, 2, 4, 8).
+    pub const fn size(self) -> u8 {
+        1 << ((self.0 >> 22) & 3)
+    }
+
+    /// Transfer register (31 = xzr/wzr).
+    pub const fn srt(self) -> u8 {
+        ((self.0 >> 16) & 0x1f) as u8
+    }
+
+    /// SSE: a sign-extending load.
+    pub const fn sign_extend(self) -> bool {
+        self.0 & (1 << 21) != 0
+    }
+
+    /// SF: a 64-bit register.
+    pub const fn sf(self) -> bool {
+        self.0 & (1 << 15) != 0
     }
 
     /// The value a load writes to the register: sign-extended if SSE, truncated to 32 bits
     /// unless SF.
     pub const fn extend(self, raw: u64) -> u64 {
-        let bits = self.size as u32 * 8;
-        let mut v = if bits >= 64 {
-            raw
+        // Shift the access's bits to the top and back: arithmetic for SSE, logical otherwise
+        // (no branches on the size; every MMIO load runs this).
+        let shift = 64 - self.size() as u32 * 8;
+        let v = if self.sign_extend() {
+            (((raw << shift) as i64) >> shift) as u64
         } else {
-            raw & ((1u64 << bits) - 1)
+            (raw << shift) >> shift
         };
-        if self.sign_extend && bits < 64 {
-            let shift = 64 - bits;
-            v = (((v << shift) as i64) >> shift) as u64;
+        if self.sf() {
+            v
+        } else {
+            v & 0xffff_ffff
         }
-        if !self.sf {
-            v &= 0xffff_ffff;
-        }
-        v
+    }
+}
+
+impl fmt::Debug for DataAbort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataAbort")
+            .field("write", &self.write())
+            .field("size", &self.size())
+            .field("srt", &self.srt())
+            .field("sign_extend", &self.sign_extend())
+            .field("sf", &self.sf())
+            .finish()
     }
 }
 
@@ -197,11 +232,14 @@ mod tests {
         // ldr w1, [x0] to device memory: ISV, SAS=2 (4 bytes), SRT=1, read.
         let esr = Esr((0x24 << 26) | (1 << 25) | (1 << 24) | (2 << 22) | (1 << 16));
         let da = DataAbort::decode(esr).unwrap();
-        assert_eq!((da.write, da.size, da.srt, da.sf), (false, 4, 1, false));
+        assert_eq!(
+            (da.write(), da.size(), da.srt(), da.sf()),
+            (false, 4, 1, false)
+        );
         // strb w3 with ISV.
         let esr = Esr((0x24 << 26) | (1 << 24) | (3 << 16) | (1 << 6));
         let da = DataAbort::decode(esr).unwrap();
-        assert_eq!((da.write, da.size, da.srt), (true, 1, 3));
+        assert_eq!((da.write(), da.size(), da.srt()), (true, 1, 3));
         assert_eq!(
             DataAbort::decode(Esr(0x24 << 26)),
             None,
@@ -217,32 +255,20 @@ mod tests {
 
     #[test]
     fn load_extension() {
-        let ldrsb_x = DataAbort {
-            write: false,
-            size: 1,
-            srt: 0,
-            sign_extend: true,
-            sf: true,
-        };
+        let ldrsb_x = DataAbort::new(false, 1, 0, true, true);
         assert_eq!(ldrsb_x.extend(0x80), 0xffff_ffff_ffff_ff80);
-        let ldrsb_w = DataAbort {
-            sf: false,
-            ..ldrsb_x
-        };
+        let ldrsb_w = DataAbort::new(false, 1, 0, true, false);
         assert_eq!(ldrsb_w.extend(0x80), 0xffff_ff80);
-        let ldr_w = DataAbort {
-            write: false,
-            size: 4,
-            srt: 0,
-            sign_extend: false,
-            sf: false,
-        };
+        let ldr_w = DataAbort::new(false, 4, 0, false, false);
         assert_eq!(ldr_w.extend(0x1_2345_6789), 0x2345_6789);
-        let ldr_x = DataAbort {
-            size: 8,
-            sf: true,
-            ..ldr_w
-        };
+        let ldr_x = DataAbort::new(false, 8, 0, false, true);
+        let ldrh_x = DataAbort::new(false, 2, 0, false, true);
+        assert_eq!(ldrh_x.extend(0xffff_8001), 0x8001);
+        let da = DataAbort::new(true, 2, 31, false, true);
+        assert_eq!(
+            (da.write(), da.size(), da.srt(), da.sign_extend(), da.sf()),
+            (true, 2, 31, false, true)
+        );
         assert_eq!(ldr_x.extend(u64::MAX), u64::MAX);
     }
 

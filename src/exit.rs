@@ -112,12 +112,26 @@ impl fmt::Display for ExitError {
     }
 }
 
-const fn min_length(label: FaultLabel) -> usize {
-    match label {
-        FaultLabel::UnknownSyscall => 13,
-        FaultLabel::VmFault | FaultLabel::CapFault => 4,
-        FaultLabel::VcpuFault | FaultLabel::VppiEvent | FaultLabel::VgicMaintenance => 1,
-        _ => 0,
+/// Message words each fault label carries at least (seL4's `seL4_*_Length`), by raw label:
+/// a table, as every exit looks its label up here.
+const MIN_LENGTH: [u8; 10] = [
+    0,  // Null
+    4,  // CapFault
+    13, // UnknownSyscall
+    0,  // UserException (refused below)
+    0,  // DebugException
+    0,  // Timeout
+    4,  // VmFault
+    1,  // VgicMaintenance
+    1,  // VcpuFault
+    1,  // VppiEvent
+];
+
+const fn min_length(label: u64) -> usize {
+    if label < MIN_LENGTH.len() as u64 {
+        MIN_LENGTH[label as usize] as usize
+    } else {
+        0
     }
 }
 
@@ -127,11 +141,10 @@ pub fn decode_exit(
     length: usize,
     mr: impl Fn(usize) -> u64,
 ) -> Result<Exit, ExitError> {
-    let kind = FaultLabel::from_raw(label);
-    if length < min_length(kind) {
+    if length < min_length(label) {
         return Err(ExitError::ShortMessage { label, length });
     }
-    match kind {
+    match FaultLabel::from_raw(label) {
         FaultLabel::VcpuFault => {
             let esr = Esr(mr(0));
             match esr.ec() {
@@ -186,6 +199,28 @@ mod tests {
     }
 
     #[test]
+    fn short_messages_are_refused() {
+        let words = [0u64; 13];
+        for (label, min) in [(1u64, 4usize), (2, 13), (6, 4), (7, 1), (8, 1), (9, 1)] {
+            assert_eq!(
+                decode_exit(label, min - 1, msg(&words)),
+                Err(ExitError::ShortMessage {
+                    label,
+                    length: min - 1
+                }),
+                "label {label}"
+            );
+            assert!(
+                !matches!(
+                    decode_exit(label, min, msg(&words)),
+                    Err(ExitError::ShortMessage { .. })
+                ),
+                "label {label}"
+            );
+        }
+    }
+
+    #[test]
     fn vcpu_faults_by_class() {
         assert_eq!(decode_exit(8, 1, msg(&[0x1fe0_0000])), Ok(Exit::FpTrap));
         assert_eq!(decode_exit(8, 1, msg(&[0x5e00_0000])), Ok(Exit::Smc));
@@ -205,7 +240,7 @@ mod tests {
         match decode_exit(6, 4, msg(&[0x4008_0000, 0x0900_0018, 0, esr])) {
             Ok(Exit::Mmio { addr, pc, access }) => {
                 assert_eq!(
-                    (addr, pc, access.srt, access.size),
+                    (addr, pc, access.srt(), access.size()),
                     (0x0900_0018, 0x4008_0000, 5, 4)
                 );
             }

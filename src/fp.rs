@@ -205,7 +205,7 @@ impl VcpuFp {
     pub fn ctxsync_fp(&mut self, table: &FpTable) -> Result<(), FpError> {
         if self.policy == FpPolicy::Lazy
             && self.owner == FpOwner::Guest
-            && table.owner(self.core)? != Some(self.vcpu)
+            && !table.names(self.core, self.vcpu)
         {
             table.bind(self.core, self.vcpu)?;
             self.stats.binds += 1;

@@ -164,6 +164,14 @@ impl FpTable {
         Ok(raw.checked_sub(1).map(|v| v as u8))
     }
 
+    /// Whether the table names `vcpu` live on `core`: [`FpTable::owner`] for the exit path
+    /// (one atomic load; a core outside the table names no one).
+    pub fn names(&self, core: u64, vcpu: u8) -> bool {
+        self.cores
+            .get(core as usize)
+            .is_some_and(|e| e.owner.load(Ordering::Acquire) == vcpu as u64 + 1)
+    }
+
     /// Records that `vcpu`'s state is live on `core` (`fpsimd_bind_state_to_cpu`).
     pub(crate) fn bind(&self, core: u64, vcpu: u8) -> Result<(), TableError> {
         let e = self.core(core)?;

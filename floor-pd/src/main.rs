@@ -12,6 +12,8 @@
 #![no_std]
 #![no_main]
 
+use core::mem::MaybeUninit;
+
 use lazyfp::abi;
 use lazyfp::sdf::{vm as sdf_vm, vmm as sdf_vmm};
 use microkit_rt::{get_mr, memory, set_mr, Child, Frame, MessageInfo, Tcb, UserContext};
@@ -63,15 +65,22 @@ fn words(n: u64) -> usize {
 }
 
 impl Floor {
-    fn step(&self, count: usize, set: Option<(u64, u64)>) -> Option<Frame> {
-        let mut f = self.tcb.read_frame(count).ok()?;
+    /// Reads `count` words into `slot`, sets `set` (register, value) if any and PC + 4, and
+    /// writes back what changed. The frame stays in the caller's slot (no copy).
+    fn step<'a>(
+        &self,
+        slot: &'a mut MaybeUninit<Frame>,
+        count: usize,
+        set: Option<(u64, u64)>,
+    ) -> Option<&'a mut Frame> {
+        let f = self.tcb.read_in(slot, count).ok()?;
         if let Some((reg, value)) = set {
             f.set_gpr(reg as u8, value);
         }
         f.set_pc(f.pc() + 4);
         let _ = self
             .tcb
-            .write_frame(&f, if set.is_some() { count } else { 1 });
+            .write_frame(f, if set.is_some() { count } else { 1 });
         Some(f)
     }
 }
@@ -94,7 +103,8 @@ impl microkit_rt::Handler for Floor {
             8 => {
                 let ec = get_mr(0) >> 26;
                 if ec == 0x17 {
-                    if let Ok(mut f) = self.tcb.read_frame(4) {
+                    let mut slot = MaybeUninit::uninit();
+                    if let Ok(f) = self.tcb.read_in(&mut slot, 4) {
                         if f.gpr(0) == abi::psci::SYSTEM_OFF {
                             let _ = microkit_rt::arm_smc_call(&[
                                 abi::psci::SYSTEM_OFF,
@@ -109,10 +119,10 @@ impl microkit_rt::Handler for Floor {
                             return Ok(None);
                         }
                         f.set_pc(f.pc() + 4);
-                        let _ = self.tcb.write_frame(&f, 1);
+                        let _ = self.tcb.write_frame(f, 1);
                     }
                 } else {
-                    self.step(1, None);
+                    self.step(&mut MaybeUninit::uninit(), 1, None);
                 }
                 Ok(Some(RESUME))
             }
@@ -120,14 +130,15 @@ impl microkit_rt::Handler for Floor {
             6 => {
                 let (addr, esr) = (get_mr(1), get_mr(3));
                 let srt = (esr >> 16) & 0x1f;
+                let mut slot = MaybeUninit::uninit();
                 if esr & (1 << 6) != 0 {
-                    let f = self.step(words(srt), None);
+                    let f = self.step(&mut slot, words(srt), None);
                     if let (true, Some(f)) = (addr == abi::GUEST_UART_BASE, f) {
                         // The guest's console output goes to the board's UART.
                         microkit_rt::write_bytes(&[f.gpr(srt as u8) as u8]);
                     }
                 } else {
-                    self.step(words(srt), Some((srt, 0)));
+                    self.step(&mut slot, words(srt), Some((srt, 0)));
                 }
                 Ok(Some(RESUME))
             }

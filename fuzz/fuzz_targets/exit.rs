@@ -89,11 +89,11 @@ fn encode(exit: &Exit) -> (u64, [u64; 13], usize) {
 /// ISS of a data abort with a valid syndrome (Arm ARM D17.2.40: ISV, SAS, SSE, SRT, SF, WnR).
 fn abort_iss(a: DataAbort) -> u64 {
     (1 << 24)
-        | ((a.size.trailing_zeros() as u64) << 22)
-        | ((a.sign_extend as u64) << 21)
-        | ((a.srt as u64) << 16)
-        | ((a.sf as u64) << 15)
-        | ((a.write as u64) << 6)
+        | ((a.size().trailing_zeros() as u64) << 22)
+        | ((a.sign_extend() as u64) << 21)
+        | ((a.srt() as u64) << 16)
+        | ((a.sf() as u64) << 15)
+        | ((a.write() as u64) << 6)
 }
 
 /// ISS of a trapped MSR/MRS (EC 0x18).
@@ -130,9 +130,9 @@ fn decode(label: u64, length: usize, words: &[u64; 13]) -> Result<Exit, ExitErro
 
 /// A load's register value (Arm ARM: SSE sign-extends to the register width, SF picks X or W).
 fn check_extend(a: DataAbort, raw: u64) {
-    let bits = a.size as u32 * 8;
+    let bits = a.size() as u32 * 8;
     let mask = |n: u32| if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
-    let width = if a.sf { 64 } else { 32 };
+    let width = if a.sf() { 64 } else { 32 };
     let v = a.extend(raw);
     assert_eq!(v & !mask(width), 0, "{a:?}: {v:#x} wider than the register");
     let kept = bits.min(width);
@@ -144,7 +144,7 @@ fn check_extend(a: DataAbort, raw: u64) {
     if kept < width {
         let high = (v & mask(width)) >> kept;
         let sign = raw >> (bits - 1) & 1 == 1;
-        let expect = if a.sign_extend && sign {
+        let expect = if a.sign_extend() && sign {
             mask(width - kept)
         } else {
             0
@@ -216,22 +216,22 @@ fuzz_target!(|input: Input| {
     // Second layer: the device decisions the VMM's dispatch takes for this exit.
     match exit {
         Exit::Mmio { addr, access, .. } => {
-            assert!(matches!(access.size, 1 | 2 | 4 | 8) && access.srt < 32);
+            assert!(matches!(access.size(), 1 | 2 | 4 | 8) && access.srt() < 32);
             check_extend(access, input.raw);
             let mut uart = Pl011::default();
             if let Some(off) = uart.claims(addr) {
                 assert_eq!(off, addr - GUEST_UART_BASE);
-                let r = if access.write {
-                    uart.write(off, access.size, input.raw)
+                let r = if access.write() {
+                    uart.write(off, access.size(), input.raw)
                 } else {
-                    uart.read(off, access.size).map(drop)
+                    uart.read(off, access.size()).map(drop)
                 };
-                if access.size > 4 {
+                if access.size() > 4 {
                     assert_eq!(
                         r,
                         Err(MmioError::BadRegister {
                             offset: off,
-                            size: access.size
+                            size: access.size()
                         })
                     );
                 }

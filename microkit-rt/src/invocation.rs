@@ -1,5 +1,6 @@
 //! Typed object invocations: the calls a VMM and its services need.
 use core::fmt;
+use core::mem::MaybeUninit;
 
 use crate::cap::slot;
 use crate::kernel as k;
@@ -23,9 +24,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// Success is tested first and inline: every register call of an exit passes here.
+    #[inline(always)]
     fn from_label(label: u64) -> Result<(), Self> {
-        Err(match label {
-            0 => return Ok(()),
+        if label == 0 {
+            Ok(())
+        } else {
+            Err(Self::from_code(label))
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn from_code(label: u64) -> Self {
+        match label {
             1 => Self::InvalidArgument,
             2 => Self::InvalidCapability,
             3 => Self::IllegalOperation,
@@ -37,7 +49,7 @@ impl Error {
             9 => Self::RevokeFirst,
             10 => Self::NotEnoughMemory,
             other => Self::Unknown(other),
-        })
+        }
     }
 }
 
@@ -190,21 +202,36 @@ pub struct Tcb(pub Cap);
 impl Tcb {
     /// Reads the first `count` words of the context. Corresponds to `seL4_TCB_ReadRegisters`.
     pub fn read_frame(self, count: usize) -> Result<Frame, Error> {
+        let mut slot = MaybeUninit::uninit();
+        self.read_in(&mut slot, count)?;
+        // SAFETY: read_in initialised the frame.
+        Ok(unsafe { slot.assume_init() })
+    }
+
+    /// [`Tcb::read_frame`] into `slot`, a frame's room on the caller's stack: on the exit path
+    /// a frame returned by value is copied (296 bytes), and a `Frame` value built to be filled
+    /// in place is zeroed by the compiler (its `len` makes it a constant it stores whole). Here
+    /// only `len` and the words read are written. The frame lives as long as the slot.
+    pub fn read_in(self, slot: &mut MaybeUninit<Frame>, count: usize) -> Result<&mut Frame, Error> {
         let len = count.min(USER_CONTEXT_WORDS);
         set_mr(0, 0);
         set_mr(1, len as u64);
         invoke(self.0, k::TCB_READ_REGISTERS, 2)?;
-        let mut f = Frame {
-            words: core::mem::MaybeUninit::uninit(),
-            len,
-        };
-        let (dst, src) = (f.base(), crate::ipc::mr_base());
-        for i in 0..len {
-            // SAFETY: `i < len <= 36` stays inside the frame's array and inside msg[] (120
-            // words); this initialises word i. Volatile keeps a plain word loop (no memcpy call).
-            unsafe { dst.add(i).write(src.add(i).read_volatile()) };
+        let f = slot.as_mut_ptr();
+        // SAFETY: `f` points at the slot's frame; fields are written through raw pointers, so
+        // nothing reads uninitialised memory. The words array may stay partly uninitialised
+        // (it is a MaybeUninit); `len` is written before the frame is handed out.
+        unsafe {
+            let dst = core::ptr::addr_of_mut!((*f).words).cast::<u64>();
+            let src = crate::ipc::mr_base();
+            for i in 0..len {
+                // `i < len <= 36`: inside the array and inside msg[] (120 words). Volatile
+                // keeps a plain word loop (no memcpy call).
+                dst.add(i).write(src.add(i).read_volatile());
+            }
+            core::ptr::addr_of_mut!((*f).len).write(len);
+            Ok(slot.assume_init_mut())
         }
-        Ok(f)
     }
 
     /// Writes the first `count` words of `frame` (at most its length), without resuming.

@@ -1,5 +1,7 @@
 //! Guest register access for one exit, reading only the prefix of seL4's user context that the
 //! exit needs: every register call costs an IPC-sized kernel entry.
+use core::mem::MaybeUninit;
+
 use lazyfp::DataAbort;
 use microkit_rt::{Error, Frame, Tcb, UserContext};
 
@@ -17,6 +19,11 @@ pub fn read(tcb: Tcb, count: usize) -> Result<Frame, Error> {
     tcb.read_frame(count)
 }
 
+/// [`read`] into `slot` on the caller's stack (the exit path: no frame copied or zeroed).
+pub fn read_in(tcb: Tcb, slot: &mut MaybeUninit<Frame>, count: usize) -> Result<&mut Frame, Error> {
+    tcb.read_in(slot, count)
+}
+
 /// Steps over the trapped instruction and writes back `count` words.
 pub fn advance_and_write(tcb: Tcb, f: &mut Frame, count: usize) -> Result<(), Error> {
     f.set_pc(f.pc().wrapping_add(4));
@@ -25,6 +32,6 @@ pub fn advance_and_write(tcb: Tcb, f: &mut Frame, count: usize) -> Result<(), Er
 
 /// Completes an emulated load: `raw` into the transfer register, then PC + 4.
 pub fn complete_load(tcb: Tcb, f: &mut Frame, access: DataAbort, raw: u64) -> Result<(), Error> {
-    f.set_gpr(access.srt, access.extend(raw));
-    advance_and_write(tcb, f, words_for(access.srt))
+    f.set_gpr(access.srt(), access.extend(raw));
+    advance_and_write(tcb, f, words_for(access.srt()))
 }

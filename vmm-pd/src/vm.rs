@@ -9,6 +9,7 @@
 //! - `put_fp`: CPU_OFF, [`Vm::stop_all`], and save-back on fp-service's request in
 //!   [`Vm::save_back`].
 use core::fmt;
+use core::mem::MaybeUninit;
 
 use lazyfp::abi::{self, hc, Verdict};
 use lazyfp::bundle::load_bundle;
@@ -16,7 +17,7 @@ use lazyfp::psci::{handle_psci, is_psci, Cpus, PsciOutcome};
 use lazyfp::sdf::{vmm as sdf_vmm, OnVmStop, WakeTimer, FP_POLICY, NUM_CORES};
 use lazyfp::virtio::{Effects, RamSlice};
 use lazyfp::{
-    decode_exit, exception_entry, Exit, ExitError, FpError, FpPolicy, FpTable, GicVersion,
+    decode_exit, exception_entry, Esr, Exit, ExitError, FpError, FpPolicy, FpTable, GicVersion,
     GuestException, Injections, LogOnce, MmioDevice, MmioError, Pl011, Power, SavebackError,
     SavebackOp, SysregAccess, TimerRegs, UartOutput, Vgic, VirtioConsole, MAX_VCPUS,
 };
@@ -296,6 +297,22 @@ impl Vm {
         match outcome {
             Ok(Resume::Reply(reply)) => Ok(Some(reply)),
             Ok(Resume::Halt) => Ok(None),
+            other => self.rare_outcome(i, other),
+        }
+    }
+
+    /// The outcomes of an exit that end more than the exit: a vCPU or the VM powered off, a
+    /// reset, an error. Out of line, so the reply path stays short.
+    #[cold]
+    #[inline(never)]
+    fn rare_outcome(
+        &mut self,
+        i: usize,
+        outcome: Result<Resume, VmmError>,
+    ) -> Result<Option<MessageInfo>, VmmError> {
+        match outcome {
+            Ok(Resume::Reply(reply)) => Ok(Some(reply)),
+            Ok(Resume::Halt) => Ok(None),
             Ok(Resume::CpuOff) => {
                 self.vcpus[i].power_off(self.table)?;
                 Ok(None)
@@ -324,6 +341,7 @@ impl Vm {
     /// The VMM cannot go on with the VM (`e`, met serving vCPU `i` if any): diagnostics, every
     /// vCPU stopped, the closing counters and a FAIL verdict, then what the board file's
     /// `on_vm_stop` says: power the system off, or keep serving the rest of it.
+    #[cold]
     fn stop(&mut self, i: Option<usize>, e: VmmError) {
         if let Some(i) = i {
             self.diagnose(i, e);
@@ -369,106 +387,143 @@ impl Vm {
             Exit::Wfx { wfe } => {
                 let v = &mut self.vcpus[i];
                 v.stats.wfx += 1;
-                let mut ctx = regs::read(v.tcb, 1)?;
-                regs::advance_and_write(v.tcb, &mut ctx, 1)?;
+                let mut slot = MaybeUninit::uninit();
+                let ctx = regs::read_in(v.tcb, &mut slot, 1)?;
+                regs::advance_and_write(v.tcb, ctx, 1)?;
                 if wfe {
                     v.stats.wfe += 1;
                     return self.spin_wait(i);
                 }
                 self.idle(i)
             }
-            Exit::Sysreg(access) => {
-                let v = &mut self.vcpus[i];
-                v.stats.sysreg += 1;
-                let count = regs::words_for(access.rt);
-                let mut ctx = regs::read(v.tcb, count)?;
-                let pc = ctx.pc();
-                if GIC == GicVersion::V3 && !access.read && access.key() == ICC_SGI1R_EL1 {
-                    let mut out = Injections::new();
-                    self.vgic.sgi1r_write(i, ctx.gpr(access.rt), &mut out);
-                    regs::advance_and_write(self.vcpus[i].tcb, &mut ctx, 1)?;
-                    self.deliver(&out)?;
-                    return Ok(RESUME);
-                }
-                let now = microkit_rt::counter().0;
-                let Ok(value) = v.ptimer.access(access, ctx.gpr(access.rt), now) else {
-                    return self.undef_sysreg(i, access, pc);
-                };
-                if let Some(val) = value {
-                    ctx.set_gpr(access.rt, val);
-                }
-                regs::advance_and_write(v.tcb, &mut ctx, count)?;
-                self.update_ptimer(i)?;
-                Ok(RESUME)
-            }
-            Exit::Vppi { irq } => {
-                let v = &mut self.vcpus[i];
-                v.stats.vppi += 1;
-                if NEON_EVERY_TICKS != 0 && v.stats.vppi.is_multiple_of(NEON_EVERY_TICKS) {
-                    // The NEON worker's rate: it works on this vCPU's core every N of its timer
-                    // ticks, so guests that make no lazyfp hypercalls (Linux) meet NEON pressure.
-                    if let Some(ch) = v.neon {
-                        v.stats.interferences += 1;
-                        notify(ch);
-                    }
-                }
-                let mut out = Injections::new();
-                self.vgic.raise(i, irq as u16, &mut out)?;
-                self.deliver(&out)?;
-                Ok(RESUME)
-            }
-            Exit::VgicMaintenance { lr } => {
-                self.vcpus[i].stats.maintenance += 1;
-                if let Some(lr) = lr {
-                    let mut out = Injections::new();
-                    if let Some(irq) = self.vgic.complete(i, lr, &mut out) {
-                        if u64::from(irq) == abi::PTIMER_IRQ {
-                            // The emulated physical timer's PPI: level, so raised again if
-                            // the guest left its timer firing.
-                            self.vcpus[i].ptimer_raised = false;
-                            self.update_ptimer(i)?;
-                        } else if (16..32).contains(&irq) {
-                            // The guest handled the virtual PPI: let seL4 deliver it again.
-                            self.vcpus[i].obj.ack_vppi(irq as u64)?;
-                        }
-                        if irq == UART_SPI && self.uart.irq_level() {
-                            // Level-triggered: still asserted after the guest's EOI.
-                            self.uart_line = false;
-                            self.update_uart_irq()?;
-                        }
-                    }
-                    self.deliver(&out)?;
-                }
-                Ok(RESUME)
-            }
-            Exit::CapFault { .. } => {
-                // A guest HVC whose x7 selected a real seL4 syscall that failed: answer it like
-                // an unknown hypercall and step over the HVC.
-                let v = &mut self.vcpus[i];
-                v.stats.capfault += 1;
-                let mut ctx = regs::read(v.tcb, 4)?;
-                ctx.set_gpr(0, hc::NOT_SUPPORTED);
-                regs::advance_and_write(v.tcb, &mut ctx, 4)?;
-                Ok(RESUME)
-            }
+            Exit::Sysreg(access) => self.sysreg(i, access),
+            Exit::Vppi { irq } => self.vppi(i, irq),
+            Exit::VgicMaintenance { lr } => self.maintenance(i, lr),
+            Exit::CapFault { .. } => self.cap_fault(i),
             Exit::AbortNoSyndrome {
                 esr,
                 addr,
                 pc,
                 prefetch,
-            } => {
-                let v = &mut self.vcpus[i];
-                v.stats.mmio += 1;
-                if !prefetch && esr.cm() {
-                    // Cache maintenance by VA of an address without memory: nothing to
-                    // maintain; KVM steps over it too.
-                    let mut ctx = regs::read(v.tcb, 1)?;
-                    regs::advance_and_write(v.tcb, &mut ctx, 1)?;
-                    return Ok(RESUME);
-                }
-                self.external_abort(i, pc, addr, prefetch, esr.wnr())
+            } => self.abort_no_syndrome(i, esr, addr, pc, prefetch),
+        }
+    }
+
+    /// A trapped MSR/MRS: the EL1 physical timer and, on GICv3, ICC_SGI1R_EL1.
+    /// Out of line (rare next to the exits above): keeps the exit path's code small.
+    #[inline(never)]
+    fn sysreg(&mut self, i: usize, access: SysregAccess) -> Result<Resume, VmmError> {
+        let v = &mut self.vcpus[i];
+        v.stats.sysreg += 1;
+        let count = regs::words_for(access.rt);
+        let mut slot = MaybeUninit::uninit();
+        let ctx = regs::read_in(v.tcb, &mut slot, count)?;
+        let pc = ctx.pc();
+        if GIC == GicVersion::V3 && !access.read && access.key() == ICC_SGI1R_EL1 {
+            let mut out = Injections::new();
+            self.vgic.sgi1r_write(i, ctx.gpr(access.rt), &mut out);
+            regs::advance_and_write(self.vcpus[i].tcb, ctx, 1)?;
+            self.deliver(&out)?;
+            return Ok(RESUME);
+        }
+        let now = microkit_rt::counter().0;
+        let Ok(value) = v.ptimer.access(access, ctx.gpr(access.rt), now) else {
+            return self.undef_sysreg(i, access, pc);
+        };
+        if let Some(val) = value {
+            ctx.set_gpr(access.rt, val);
+        }
+        regs::advance_and_write(v.tcb, ctx, count)?;
+        self.update_ptimer(i)?;
+        Ok(RESUME)
+    }
+
+    /// A virtual PPI (the vCPU's virtual timer) fired: into the vGIC, and the NEON worker's pace.
+    /// Out of line (rare next to the exits above): keeps the exit path's code small.
+    #[inline(never)]
+    fn vppi(&mut self, i: usize, irq: u64) -> Result<Resume, VmmError> {
+        let v = &mut self.vcpus[i];
+        v.stats.vppi += 1;
+        if NEON_EVERY_TICKS != 0 && v.stats.vppi.is_multiple_of(NEON_EVERY_TICKS) {
+            // The NEON worker's rate: it works on this vCPU's core every N of its timer
+            // ticks, so guests that make no lazyfp hypercalls (Linux) meet NEON pressure.
+            if let Some(ch) = v.neon {
+                v.stats.interferences += 1;
+                notify(ch);
             }
         }
+        let mut out = Injections::new();
+        self.vgic.raise(i, irq as u16, &mut out)?;
+        self.deliver(&out)?;
+        Ok(RESUME)
+    }
+
+    /// The guest completed the interrupt in list register `lr`.
+    /// Out of line (rare next to the exits above): keeps the exit path's code small.
+    #[inline(never)]
+    fn maintenance(&mut self, i: usize, lr: Option<u8>) -> Result<Resume, VmmError> {
+        self.vcpus[i].stats.maintenance += 1;
+        if let Some(lr) = lr {
+            let mut out = Injections::new();
+            if let Some(irq) = self.vgic.complete(i, lr, &mut out) {
+                if u64::from(irq) == abi::PTIMER_IRQ {
+                    // The emulated physical timer's PPI: level, so raised again if
+                    // the guest left its timer firing.
+                    self.vcpus[i].ptimer_raised = false;
+                    self.update_ptimer(i)?;
+                } else if (16..32).contains(&irq) {
+                    // The guest handled the virtual PPI: let seL4 deliver it again.
+                    self.vcpus[i].obj.ack_vppi(irq as u64)?;
+                }
+                if irq == UART_SPI && self.uart.irq_level() {
+                    // Level-triggered: still asserted after the guest's EOI.
+                    self.uart_line = false;
+                    self.update_uart_irq()?;
+                }
+            }
+            self.deliver(&out)?;
+        }
+        Ok(RESUME)
+    }
+
+    /// A guest HVC whose x7 selected a real seL4 syscall that failed: answered like an unknown
+    /// hypercall, stepping over the HVC.
+    /// Out of line (rare next to the exits above): keeps the exit path's code small.
+    #[inline(never)]
+    fn cap_fault(&mut self, i: usize) -> Result<Resume, VmmError> {
+        // A guest HVC whose x7 selected a real seL4 syscall that failed: answer it like
+        // an unknown hypercall and step over the HVC.
+        let v = &mut self.vcpus[i];
+        v.stats.capfault += 1;
+        let mut slot = MaybeUninit::uninit();
+        let ctx = regs::read_in(v.tcb, &mut slot, 4)?;
+        ctx.set_gpr(0, hc::NOT_SUPPORTED);
+        regs::advance_and_write(v.tcb, ctx, 4)?;
+        Ok(RESUME)
+    }
+
+    /// A stage-2 fault without a syndrome (ISV = 0) or an instruction fetch.
+    /// Out of line (rare next to the exits above): keeps the exit path's code small.
+    #[inline(never)]
+    fn abort_no_syndrome(
+        &mut self,
+        i: usize,
+        esr: Esr,
+        addr: u64,
+        pc: u64,
+        prefetch: bool,
+    ) -> Result<Resume, VmmError> {
+        let v = &mut self.vcpus[i];
+        v.stats.mmio += 1;
+        if !prefetch && esr.cm() {
+            // Cache maintenance by VA of an address without memory: nothing to
+            // maintain; KVM steps over it too.
+            let mut slot = MaybeUninit::uninit();
+            let ctx = regs::read_in(v.tcb, &mut slot, 1)?;
+            regs::advance_and_write(v.tcb, ctx, 1)?;
+            return Ok(RESUME);
+        }
+        self.external_abort(i, pc, addr, prefetch, esr.wnr())
     }
 
     /// After a WFI (or CPU_SUSPEND), with the PC already past it: if nothing can wake vCPU `i`
@@ -643,17 +698,16 @@ impl Vm {
         x7: u64,
     ) -> Result<Resume, VmmError> {
         self.vcpus[i].stats.hvc += 1;
-        let result = if x7 == hc::HVC_X7 {
-            match self.call(i, regs[0], [regs[1], regs[2], regs[3]])? {
-                Call::Return(r) => r,
-                Call::Suspend(r) => r, // no stop on the fast path: a spurious wake-up
+        let mut result = [hc::NOT_SUPPORTED, regs[1], regs[2], regs[3]];
+        if x7 == hc::HVC_X7 {
+            match self.call(i, regs[0], [regs[1], regs[2], regs[3]], &mut result)? {
+                // No stop on the fast path for CPU_SUSPEND: a spurious wake-up.
+                Call::Return | Call::Suspend => {}
                 Call::CpuOff => return Ok(Resume::CpuOff),
                 Call::Off => return Ok(Resume::Off),
                 Call::Reset => return Ok(Resume::Reset),
             }
-        } else {
-            [hc::NOT_SUPPORTED, regs[1], regs[2], regs[3]]
-        };
+        }
         regs[..4].copy_from_slice(&result);
         for (i, r) in regs.iter().enumerate() {
             microkit_rt::set_mr(i, *r);
@@ -668,18 +722,24 @@ impl Vm {
     fn smc(&mut self, i: usize) -> Result<Resume, VmmError> {
         self.vcpus[i].stats.smc += 1;
         let tcb = self.vcpus[i].tcb;
-        let mut ctx = regs::read(tcb, regs::words_for(0))?;
+        let mut slot = MaybeUninit::uninit();
+        let mut ctx = regs::read_in(tcb, &mut slot, regs::words_for(0))?;
         let fid = ctx.gpr(0);
         let used = abi::call_registers(fid);
         let count = regs::words_for(used as u8 - 1);
         if used > 1 {
-            ctx = regs::read(tcb, count)?;
+            ctx = regs::read_in(tcb, &mut slot, count)?;
         }
         // Registers outside the frame read as 0 (the call does not use them).
-        let args = [ctx.gpr(1), ctx.gpr(2), ctx.gpr(3)];
-        let (result, suspend) = match self.call(i, fid, args)? {
-            Call::Return(r) => (r, false),
-            Call::Suspend(r) => (r, true),
+        let args = if used > 1 {
+            [ctx.gpr(1), ctx.gpr(2), ctx.gpr(3)]
+        } else {
+            [0; 3]
+        };
+        let mut result = [0; 4];
+        let suspend = match self.call(i, fid, args, &mut result)? {
+            Call::Return => false,
+            Call::Suspend => true,
             Call::CpuOff => return Ok(Resume::CpuOff),
             Call::Off => return Ok(Resume::Off),
             Call::Reset => return Ok(Resume::Reset),
@@ -687,44 +747,65 @@ impl Vm {
         for (n, r) in result.iter().enumerate().take(used) {
             ctx.set_gpr(n as u8, *r);
         }
-        regs::advance_and_write(tcb, &mut ctx, count)?;
+        regs::advance_and_write(tcb, ctx, count)?;
         if suspend {
             return self.idle(i);
         }
         Ok(RESUME)
     }
 
-    /// A PSCI or lazyfp call with function id `fid` from vCPU `i`: x0–x3 after it.
-    fn call(&mut self, i: usize, fid: u64, a: [u64; 3]) -> Result<Call, VmmError> {
-        if is_psci(fid) {
-            let mut power = [Power::Off; MAX_VCPUS];
-            for (p, v) in power.iter_mut().zip(&self.vcpus) {
-                *p = v.power;
+    /// The PSCI part of [`Vm::call`]: rare (boot, power), so kept out of the exit path.
+    #[inline(never)]
+    fn psci_call(&mut self, fid: u64, a: [u64; 3], r: &mut [u64; 4]) -> Result<Call, VmmError> {
+        let mut power = [Power::Off; MAX_VCPUS];
+        for (p, v) in power.iter_mut().zip(&self.vcpus) {
+            *p = v.power;
+        }
+        let n = self.vcpus.len();
+        let cpus = Cpus {
+            mpidrs: &self.mpidrs,
+            power: &power[..n],
+            ram_size: self.ram.len() as u64,
+        };
+        Ok(match handle_psci(fid, a, &cpus) {
+            PsciOutcome::Return(v) => {
+                *r = [v, a[0], a[1], a[2]];
+                Call::Return
             }
-            let n = self.vcpus.len();
-            let cpus = Cpus {
-                mpidrs: &self.mpidrs,
-                power: &power[..n],
-                ram_size: self.ram.len() as u64,
-            };
-            return Ok(match handle_psci(fid, a, &cpus) {
-                PsciOutcome::Return(v) => Call::Return([v, a[0], a[1], a[2]]),
-                PsciOutcome::CpuOn {
-                    target,
-                    entry,
-                    context,
-                } => {
-                    self.vcpus[target].power_on(entry, context, self.table)?;
-                    Call::Return([0, a[0], a[1], a[2]])
-                }
-                PsciOutcome::Suspend => Call::Suspend([0, a[0], a[1], a[2]]),
-                PsciOutcome::CpuOff => Call::CpuOff,
-                PsciOutcome::SystemOff => Call::Off,
-                PsciOutcome::SystemReset => Call::Reset,
-            });
+            PsciOutcome::CpuOn {
+                target,
+                entry,
+                context,
+            } => {
+                self.vcpus[target].power_on(entry, context, self.table)?;
+                *r = [0, a[0], a[1], a[2]];
+                Call::Return
+            }
+            PsciOutcome::Suspend => {
+                *r = [0, a[0], a[1], a[2]];
+                Call::Suspend
+            }
+            PsciOutcome::CpuOff => Call::CpuOff,
+            PsciOutcome::SystemOff => Call::Off,
+            PsciOutcome::SystemReset => Call::Reset,
+        })
+    }
+
+    /// A PSCI or lazyfp call with function id `fid` from vCPU `i`, arguments `a`; x0–x3 after it
+    /// go in `r` (in the caller's frame: no result array moved through the return value).
+    #[inline(always)]
+    fn call(
+        &mut self,
+        i: usize,
+        fid: u64,
+        a: [u64; 3],
+        r: &mut [u64; 4],
+    ) -> Result<Call, VmmError> {
+        if is_psci(fid) {
+            return self.psci_call(fid, a, r);
         }
         let v = &mut self.vcpus[i];
-        let r = match fid {
+        *r = match fid {
             hc::VERSION => [hc::ABI_VERSION, FEATURES, 0, 0],
             hc::NOP => [0, 0, 0, 0],
             hc::NEON_INTERFERE => {
@@ -745,7 +826,7 @@ impl Vm {
             }
             _ => [hc::NOT_SUPPORTED, a[0], a[1], a[2]],
         };
-        Ok(Call::Return(r))
+        Ok(Call::Return)
     }
 
     fn mmio(
@@ -758,18 +839,23 @@ impl Vm {
         self.vcpus[i].stats.mmio += 1;
         let tcb = self.vcpus[i].tcb;
         let Some(dev) = self.device_at(addr) else {
-            return self.external_abort(i, pc, addr, false, access.write);
+            return self.external_abort(i, pc, addr, false, access.write());
         };
-        let count = regs::words_for(access.srt);
-        let mut ctx = regs::read(tcb, count)?;
+        let count = regs::words_for(access.srt());
+        let mut slot = MaybeUninit::uninit();
+        let ctx = regs::read_in(tcb, &mut slot, count)?;
         let mut out = Injections::new();
         let mut fx = Effects::default();
-        let value = access.write.then(|| ctx.gpr(access.srt));
-        let result = self.device_access(i, dev, access.size, value, &mut out, &mut fx);
-        self.deliver(&out)?;
-        self.virtio_effects(fx)?;
-        if dev.device == Device::Uart {
-            self.update_uart_irq()?;
+        let value = access.write().then(|| ctx.gpr(access.srt()));
+        let result = self.device_access(i, dev, access.size(), value, &mut out, &mut fx);
+        // Most accesses raise nothing: skip the calls (this is every MMIO exit's path).
+        if !out.is_empty() {
+            self.deliver(&out)?;
+        }
+        match dev.device {
+            Device::Virtio => self.virtio_effects(fx)?,
+            Device::Uart => self.update_uart_irq()?,
+            Device::Gicd | Device::Gicr => {}
         }
         let raw = result.unwrap_or_else(|err| {
             // What a device does with a register it does not have (or not at that size):
@@ -779,11 +865,11 @@ impl Vm {
             }
             0
         });
-        if access.write {
+        if access.write() {
             // Only the PC changes: write just that word.
-            regs::advance_and_write(tcb, &mut ctx, 1)?;
+            regs::advance_and_write(tcb, ctx, 1)?;
         } else {
-            regs::complete_load(tcb, &mut ctx, access, raw)?;
+            regs::complete_load(tcb, ctx, access, raw)?;
         }
         Ok(RESUME)
     }
@@ -970,7 +1056,8 @@ impl Vm {
     /// loaded on the VMM's core; for a vCPU loaded on another core that copy can be stale.
     fn inject(&mut self, i: usize, exc: GuestException) -> Result<Resume, VmmError> {
         let v = &self.vcpus[i];
-        let mut f = regs::read(v.tcb, 3)?;
+        let mut slot = MaybeUninit::uninit();
+        let f = regs::read_in(v.tcb, &mut slot, 3)?;
         let (pc, spsr) = (f.pc(), f.get(UserContext::SPSR));
         let entry = exception_entry(exc, spsr);
         let vbar = v.obj.read_reg(reg::VBAR)?;
@@ -986,7 +1073,7 @@ impl Vm {
         v.obj.write_reg(reg::SPSR, spsr)?;
         f.set_pc(vector);
         f.set(UserContext::SPSR, SPSR_EL1H_MASKED);
-        v.tcb.write_frame(&f, 3)?;
+        v.tcb.write_frame(f, 3)?;
         Ok(RESUME)
     }
 
@@ -1212,10 +1299,11 @@ pub const fn irq_channel(irq: u64) -> Option<u8> {
     None
 }
 
+/// What a call does after its results are in x0–x3.
 enum Call {
-    Return([u64; 4]),
-    /// Return these, then idle as after a WFI (CPU_SUSPEND).
-    Suspend([u64; 4]),
+    Return,
+    /// Return, then idle as after a WFI (CPU_SUSPEND).
+    Suspend,
     CpuOff,
     Off,
     Reset,
