@@ -136,6 +136,7 @@ const fn min_length(label: u64) -> usize {
 }
 
 /// Decodes a fault message (`label`, `length`, message registers) from a vCPU.
+#[inline(always)]
 pub fn decode_exit(
     label: u64,
     length: usize,

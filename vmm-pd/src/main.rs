@@ -138,7 +138,7 @@ impl microkit_rt::Handler for Vmm {
         child: Child,
         info: MessageInfo,
     ) -> Result<Option<MessageInfo>, Self::Error> {
-        self.vm.handle_fault(child, info)
+        Ok(self.vm.handle_fault(child, info))
     }
 }
 

@@ -270,34 +270,43 @@ impl Vm {
         Ok(action == lazyfp::FpAction::DisableGuestFp)
     }
 
-    /// One vCPU exit, from fault message to reply.
-    pub fn handle_fault(
-        &mut self,
-        child: Child,
-        info: MessageInfo,
-    ) -> Result<Option<MessageInfo>, VmmError> {
+    /// One vCPU exit, from fault message to reply (`None`: no reply). Every error is dealt
+    /// with here (reported, the VM stopped), so nothing is returned for the event loop to do.
+    pub fn handle_fault(&mut self, child: Child, info: MessageInfo) -> Option<MessageInfo> {
         if FP_POLICY == FpPolicy::Eager {
             // Pre-patch KVM: the host's FP state came back on every exit.
             microkit_rt::touch_fp();
         }
         let Some(i) = self.index_of(child) else {
-            return Err(VmmError::UnknownChild(child.index()));
+            // Only vCPUs are children of the VMM (system.xml): this cannot be a guest's doing.
+            say!("lazyfp: vmm: {}", VmmError::UnknownChild(child.index()));
+            return None;
         };
         self.vcpus[i].stats.exits += 1;
-        let outcome = decode_exit(info.label(), info.length(), microkit_rt::get_mr)
-            .map_err(VmmError::Exit)
-            .and_then(|exit| {
+        let outcome = match decode_exit(info.label(), info.length(), microkit_rt::get_mr) {
+            Ok(exit) => {
                 if !matches!(exit, Exit::Wfx { wfe: true }) {
                     self.vcpus[i].wfe_run = 0;
                 }
                 self.dispatch(i, exit)
-            })
-            // ctxsync_fp: publish the FP owner before the VMM can receive any IPC.
-            .and_then(|resume| Ok(self.vcpus[i].fp.ctxsync_fp(self.table).map(|()| resume)?));
+            }
+            Err(e) => Err(VmmError::Exit(e)),
+        };
+        // ctxsync_fp: publish the FP owner before the VMM can receive any IPC.
+        let outcome = match outcome {
+            Ok(resume) => match self.vcpus[i].fp.ctxsync_fp(self.table) {
+                Ok(()) => Ok(resume),
+                Err(e) => Err(e.into()),
+            },
+            Err(e) => Err(e),
+        };
         match outcome {
-            Ok(Resume::Reply(reply)) => Ok(Some(reply)),
-            Ok(Resume::Halt) => Ok(None),
-            other => self.rare_outcome(i, other),
+            Ok(Resume::Reply(reply)) => Some(reply),
+            Ok(Resume::Halt) => None,
+            other => {
+                self.rare_outcome(i, other);
+                None
+            }
         }
     }
 
@@ -305,23 +314,18 @@ impl Vm {
     /// reset, an error. Out of line, so the reply path stays short.
     #[cold]
     #[inline(never)]
-    fn rare_outcome(
-        &mut self,
-        i: usize,
-        outcome: Result<Resume, VmmError>,
-    ) -> Result<Option<MessageInfo>, VmmError> {
+    fn rare_outcome(&mut self, i: usize, outcome: Result<Resume, VmmError>) {
         match outcome {
-            Ok(Resume::Reply(reply)) => Ok(Some(reply)),
-            Ok(Resume::Halt) => Ok(None),
+            Ok(Resume::Reply(_) | Resume::Halt) => {}
             Ok(Resume::CpuOff) => {
-                self.vcpus[i].power_off(self.table)?;
-                Ok(None)
+                if let Err(e) = self.vcpus[i].power_off(self.table) {
+                    self.stop(Some(i), e);
+                }
             }
             Ok(Resume::Off) => {
                 self.stop_all();
                 self.finish();
                 power_off();
-                Ok(None)
             }
             Ok(Resume::Reset) => {
                 self.stop_all();
@@ -329,12 +333,8 @@ impl Vm {
                 if let Err(e) = self.reset() {
                     self.stop(Some(i), e);
                 }
-                Ok(None)
             }
-            Err(e) => {
-                self.stop(Some(i), e);
-                Ok(None)
-            }
+            Err(e) => self.stop(Some(i), e),
         }
     }
 
@@ -371,6 +371,7 @@ impl Vm {
     }
 
     /// Second layer of exit dispatch: exception class → handler.
+    #[inline(always)]
     fn dispatch(&mut self, i: usize, exit: Exit) -> Result<Resume, VmmError> {
         match exit {
             Exit::Hvc { regs, fault_ip, x7 } => self.hvc(i, regs, fault_ip, x7),
@@ -726,7 +727,8 @@ impl Vm {
         let mut ctx = regs::read_in(tcb, &mut slot, regs::words_for(0))?;
         let fid = ctx.gpr(0);
         let used = abi::call_registers(fid);
-        let count = regs::words_for(used as u8 - 1);
+        // x0–x3 are consecutive in seL4's context: `used` of them end here.
+        let count = regs::words_for(0) + used - 1;
         if used > 1 {
             ctx = regs::read_in(tcb, &mut slot, count)?;
         }
@@ -801,10 +803,8 @@ impl Vm {
         a: [u64; 3],
         r: &mut [u64; 4],
     ) -> Result<Call, VmmError> {
-        if is_psci(fid) {
-            return self.psci_call(fid, a, r);
-        }
         let v = &mut self.vcpus[i];
+        // lazyfp's calls first: the hot ones, one range check away.
         *r = match fid {
             hc::VERSION => [hc::ABI_VERSION, FEATURES, 0, 0],
             hc::NOP => [0, 0, 0, 0],
@@ -824,6 +824,7 @@ impl Vm {
                 v.torture = Some(a);
                 [0, 0, 0, 0]
             }
+            _ if is_psci(fid) => return self.psci_call(fid, a, r),
             _ => [hc::NOT_SUPPORTED, a[0], a[1], a[2]],
         };
         Ok(Call::Return)
@@ -1298,6 +1299,9 @@ pub const fn irq_channel(irq: u64) -> Option<u8> {
     }
     None
 }
+
+// Vm::smc counts on x0–x3 being consecutive in seL4's context.
+const _: () = assert!(regs::words_for(3) == regs::words_for(0) + 3);
 
 /// What a call does after its results are in x0–x3.
 enum Call {
