@@ -845,34 +845,49 @@ impl Vm {
         let count = regs::words_for(access.srt());
         let mut slot = MaybeUninit::uninit();
         let ctx = regs::read_in(tcb, &mut slot, count)?;
-        let mut out = Injections::new();
-        let mut fx = Effects::default();
-        let value = access.write().then(|| ctx.gpr(access.srt()));
-        let result = self.device_access(i, dev, access.size(), value, &mut out, &mut fx);
-        // Most accesses raise nothing: skip the calls (this is every MMIO exit's path).
-        if !out.is_empty() {
-            self.deliver(&out)?;
-        }
-        match dev.device {
-            Device::Virtio => self.virtio_effects(fx)?,
-            Device::Uart => self.update_uart_irq()?,
-            Device::Gicd | Device::Gicr => {}
-        }
-        let raw = result.unwrap_or_else(|err| {
-            // What a device does with a register it does not have (or not at that size):
-            // reads as zero, ignores writes, like QEMU's models of these devices.
-            if self.addr_logged.first(addr) {
-                say!("lazyfp: guest access of {dev} at {addr:#x}: {err} (vcpu{i} pc {pc:#x}): read as zero / write ignored");
-            }
-            0
-        });
         if access.write() {
+            let mut out = Injections::new();
+            let mut fx = Effects::default();
+            let value = ctx.gpr(access.srt());
+            let result = self.device_write(i, dev, access.size(), value, &mut out, &mut fx);
+            // Most accesses raise nothing: skip the calls (this is every MMIO exit's path).
+            if !out.is_empty() {
+                self.deliver(&out)?;
+            }
+            match dev.device {
+                Device::Virtio => self.virtio_effects(fx)?,
+                Device::Uart => self.update_uart_irq()?,
+                Device::Gicd | Device::Gicr => {}
+            }
+            if let Err(err) = result {
+                self.ignored_access(i, dev, addr, pc, err);
+            }
             // Only the PC changes: write just that word.
             regs::advance_and_write(tcb, ctx, 1)?;
         } else {
+            let raw = match self.device_read(i, dev, access.size()) {
+                Ok(raw) => raw,
+                Err(err) => {
+                    self.ignored_access(i, dev, addr, pc, err);
+                    0
+                }
+            };
+            if dev.device == Device::Uart {
+                // Reading the data register can lower the receive interrupt.
+                self.update_uart_irq()?;
+            }
             regs::complete_load(tcb, ctx, access, raw)?;
         }
         Ok(RESUME)
+    }
+
+    /// What a device does with a register it does not have (or not at that size): reads as
+    /// zero, ignores writes, like QEMU's models of these devices. Said once per address.
+    #[cold]
+    fn ignored_access(&mut self, i: usize, dev: DeviceAt, addr: u64, pc: u64, err: MmioError) {
+        if self.addr_logged.first(addr) {
+            say!("lazyfp: guest access of {dev} at {addr:#x}: {err} (vcpu{i} pc {pc:#x}): read as zero / write ignored");
+        }
     }
 
     /// The emulated device at guest-physical `addr`, with the offset into it.
@@ -889,42 +904,47 @@ impl Vm {
         }
     }
 
-    /// One emulated access by vCPU `i`: a write of `value` (None: a read, whose raw value is
-    /// returned). Interrupts it makes ready go into `out`, what the virtio console asks for
-    /// into `fx`.
-    fn device_access(
+    /// One emulated write of `v` by vCPU `i`. Interrupts it makes ready go into `out`, what
+    /// the virtio console asks for into `fx`.
+    fn device_write(
         &mut self,
         i: usize,
         dev: DeviceAt,
         size: u8,
-        value: Option<u64>,
+        v: u64,
         out: &mut Injections,
         fx: &mut Effects,
-    ) -> Result<u64, MmioError> {
+    ) -> Result<(), MmioError> {
         let off = dev.offset;
-        if dev.device == Device::Uart && size > 4 {
-            return Err(MmioError::BadRegister { offset: off, size });
-        }
-        match (dev.device, value) {
-            (Device::Uart, Some(v)) => {
+        match dev.device {
+            Device::Uart if size > 4 => Err(MmioError::BadRegister { offset: off, size }),
+            Device::Uart => {
                 if let UartOutput::Byte(b) = self.uart.write_reg(off, v)? {
                     crate::console::guest_byte(b);
                 }
-                Ok(0)
+                Ok(())
             }
-            (Device::Uart, None) => self.uart.read(off, size),
-            (Device::Virtio, Some(v)) => {
+            Device::Virtio => {
                 let mut ram = guest_ram(self.ram);
                 *fx = self
                     .virtio
                     .write(off, size, v, &mut ram, &mut crate::console::guest_byte)?;
-                Ok(0)
+                Ok(())
             }
-            (Device::Virtio, None) => self.virtio.read(off, size),
-            (Device::Gicd, Some(v)) => self.vgic.dist_write(i, off, size, v, out).map(|()| 0),
-            (Device::Gicd, None) => self.vgic.dist_read(i, off, size),
-            (Device::Gicr, Some(v)) => self.vgic.redist_write(off, size, v, out).map(|()| 0),
-            (Device::Gicr, None) => self.vgic.redist_read(off, size),
+            Device::Gicd => Ok(self.vgic.dist_write(i, off, size, v, out)?),
+            Device::Gicr => Ok(self.vgic.redist_write(off, size, v, out)?),
+        }
+    }
+
+    /// One emulated read by vCPU `i`: the register's raw value.
+    fn device_read(&mut self, i: usize, dev: DeviceAt, size: u8) -> Result<u64, MmioError> {
+        let off = dev.offset;
+        match dev.device {
+            Device::Uart if size > 4 => Err(MmioError::BadRegister { offset: off, size }),
+            Device::Uart => self.uart.read(off, size),
+            Device::Virtio => self.virtio.read(off, size),
+            Device::Gicd => self.vgic.dist_read(i, off, size),
+            Device::Gicr => self.vgic.redist_read(off, size),
         }
     }
 
