@@ -591,55 +591,66 @@ impl Vm {
         Ok(Resume::Halt)
     }
 
-    /// Resumes vCPU `i` if it waits in WFI.
-    fn wake(&mut self, i: usize, by_timer: bool) -> Result<(), VmmError> {
+    /// Resumes vCPU `i` if it waits in WFI; whether it did. The caller re-arms the wake-up
+    /// timer (once, after all it changes).
+    fn resume_halted(&mut self, i: usize, by_timer: bool) -> Result<bool, VmmError> {
         let Some(v) = self.vcpus.get_mut(i) else {
-            return Ok(());
+            return Ok(false);
         };
-        if v.halted.take().is_some() && v.power == Power::On {
-            if by_timer {
-                v.stats.wakes_timer += 1;
-            } else {
-                v.stats.wakes_irq += 1;
-            }
-            v.tcb.resume()?;
-            self.arm_wake();
+        if v.halted.take().is_none() || v.power != Power::On {
+            return Ok(false);
         }
-        Ok(())
+        if by_timer {
+            v.stats.wakes_timer += 1;
+        } else {
+            v.stats.wakes_irq += 1;
+        }
+        v.tcb.resume()?;
+        Ok(true)
     }
 
-    /// The wake-up timer fired: resume the vCPUs whose deadline has passed.
+    /// The wake-up timer fired: resume the vCPUs whose deadline has passed, raise the physical
+    /// timers that are due, then program the next deadline.
     pub fn wake_timer(&mut self) {
-        // A GPT's compare fired once and stays quiet: always program the next deadline, even
-        // one equal to the last (the physical timer would simply fire again).
         microkit_rt::ack_gpt();
-        self.wake_at = Some(u64::MAX);
         let now = microkit_rt::counter().0;
         for i in 0..self.vcpus.len() {
             if self.vcpus[i].halted.is_some_and(|d| d <= now) {
-                if let Err(e) = self.wake(i, true) {
+                if let Err(e) = self.resume_halted(i, true) {
                     say!("lazyfp: waking vcpu{i}: {e}");
                 }
             }
-            if let Err(e) = self.update_ptimer(i) {
+            if let Err(e) = self.raise_ptimer(i) {
                 say!("lazyfp: vcpu{i}'s physical timer: {e}");
             }
         }
-        self.arm_wake();
+        // Programmed even if unchanged: a GPT's compare fires once and then stays quiet (the
+        // physical timer would simply fire again).
+        if WAKE_TIMER {
+            let next = self.next_wake();
+            self.program_wake(next);
+        }
     }
 
-    /// Raises vCPU `i`'s emulated physical-timer PPI if its line is up and it is not raised yet,
-    /// and re-arms the wake-up timer for the next deadline.
+    /// [`Vm::raise_ptimer`], then the wake-up timer re-armed for the next deadline (the
+    /// guest may have moved its timer's).
     fn update_ptimer(&mut self, i: usize) -> Result<(), VmmError> {
+        self.raise_ptimer(i)?;
+        self.arm_wake();
+        Ok(())
+    }
+
+    /// Raises vCPU `i`'s emulated physical-timer PPI if its line is up and it is not raised
+    /// yet. The caller re-arms the wake-up timer.
+    fn raise_ptimer(&mut self, i: usize) -> Result<(), VmmError> {
         let now = microkit_rt::counter().0;
         let v = &mut self.vcpus[i];
         if !v.ptimer_raised && v.ptimer.asserted(now) {
             v.ptimer_raised = true;
             let mut out = Injections::new();
             self.vgic.raise(i, abi::PTIMER_IRQ as u16, &mut out)?;
-            self.deliver(&out)?;
+            self.place(&out)?;
         }
-        self.arm_wake();
         Ok(())
     }
 
@@ -647,14 +658,19 @@ impl Vm {
     /// physical timer whose PPI is not raised yet; or disarms it (its interrupt is
     /// level-triggered: a passed deadline left armed would fire without end).
     fn arm_wake(&mut self) {
+        let next = self.next_wake();
+        self.set_wake(next);
+    }
+
+    /// The earliest deadline the wake-up timer must serve, if any.
+    fn next_wake(&self) -> Option<u64> {
         let halts = self.vcpus.iter().filter_map(|v| v.halted);
         let ptimers = self
             .vcpus
             .iter()
             .filter(|v| !v.ptimer_raised)
             .filter_map(|v| v.ptimer.deadline());
-        let next = halts.chain(ptimers).filter(|&d| d != u64::MAX).min();
-        self.set_wake(next);
+        halts.chain(ptimers).filter(|&d| d != u64::MAX).min()
     }
 
     fn set_wake(&mut self, at: Option<u64>) {
@@ -679,15 +695,24 @@ impl Vm {
     /// Writes what the vGIC decided into the list registers of the vCPUs concerned (seL4 does
     /// it by IPI for a vCPU on another core) and wakes those that wait in WFI.
     fn deliver(&mut self, out: &Injections) -> Result<(), VmmError> {
+        if self.place(out)? {
+            self.arm_wake();
+        }
+        Ok(())
+    }
+
+    /// [`Vm::deliver`] without re-arming the wake-up timer: whether it resumed any vCPU.
+    fn place(&mut self, out: &Injections) -> Result<bool, VmmError> {
+        let mut resumed = false;
         for inj in out {
             let Some(v) = self.vcpus.get(inj.vcpu as usize) else {
                 continue;
             };
             v.obj
                 .inject_irq(inj.irq, inj.priority >> PRIORITY_SHIFT, inj.group, inj.lr)?;
-            self.wake(inj.vcpu as usize, false)?;
+            resumed |= self.resume_halted(inj.vcpu as usize, false)?;
         }
-        Ok(())
+        Ok(resumed)
     }
 
     /// HVC fast path: registers come in the fault message and go back in the reply.
