@@ -111,8 +111,12 @@ impl DataAbort {
         if iss & (1 << 24) == 0 {
             return None;
         }
-        Some(Self(iss))
+        // Only the fields the accessors read (ISV, SAS, SSE, SRT, SF, WnR), so equal accesses
+        // compare equal whatever the fault status bits say.
+        Some(Self(iss & Self::FIELDS))
     }
+
+    const FIELDS: u32 = (1 << 24) | (3 << 22) | (1 << 21) | (0x1f << 16) | (1 << 15) | (1 << 6);
 
     /// The syndrome of an access with these fields (`size` 1, 2, 4 or 8 bytes).
     pub const fn new(write: bool, size: u8, srt: u8, sign_extend: bool, sf: bool) -> Self {
@@ -235,6 +239,11 @@ mod tests {
         assert_eq!(
             (da.write(), da.size(), da.srt(), da.sf()),
             (false, 4, 1, false)
+        );
+        // The fault status code (DFSC 0x06 here) is not part of the access.
+        assert_eq!(
+            DataAbort::decode(Esr(esr.0 | 0x06)),
+            Some(DataAbort::new(false, 4, 1, false, false))
         );
         // strb w3 with ISV.
         let esr = Esr((0x24 << 26) | (1 << 24) | (3 << 16) | (1 << 6));

@@ -32,14 +32,6 @@ pub fn advance_and_write(tcb: Tcb, f: &mut Frame, count: usize) -> Result<(), Er
 
 /// Completes an emulated load: `raw` into the transfer register, then PC + 4.
 pub fn complete_load(tcb: Tcb, f: &mut Frame, access: DataAbort, raw: u64) -> Result<(), Error> {
-    let n = access.srt();
-    // The register's place in the context, found once (a load to xzr changes only the PC).
-    let count = if n < 31 {
-        let at = UserContext::gpr_index(n);
-        f.set(at, access.extend(raw));
-        at + 1
-    } else {
-        1
-    };
-    advance_and_write(tcb, f, count)
+    f.set_gpr(access.srt(), access.extend(raw));
+    advance_and_write(tcb, f, words_for(access.srt()))
 }

@@ -293,13 +293,10 @@ impl Vm {
             Err(e) => Err(VmmError::Exit(e)),
         };
         // ctxsync_fp: publish the FP owner before the VMM can receive any IPC.
-        let outcome = match outcome {
-            Ok(resume) => match self.vcpus[i].fp.ctxsync_fp(self.table) {
-                Ok(()) => Ok(resume),
-                Err(e) => Err(e.into()),
-            },
-            Err(e) => Err(e),
-        };
+        let outcome = outcome.and_then(|resume| {
+            self.vcpus[i].fp.ctxsync_fp(self.table)?;
+            Ok(resume)
+        });
         match outcome {
             Ok(Resume::Reply(reply)) => Some(reply),
             Ok(Resume::Halt) => None,
@@ -370,7 +367,9 @@ impl Vm {
         );
     }
 
-    /// Second layer of exit dispatch: exception class → handler.
+    /// Second layer of exit dispatch: exception class → handler. The hot exits' handlers are
+    /// inlined here; the rare ones (system registers, vPPIs, maintenance, cap faults, aborts
+    /// without syndrome) are `#[inline(never)]`, which keeps the exit path's code small.
     #[inline(always)]
     fn dispatch(&mut self, i: usize, exit: Exit) -> Result<Resume, VmmError> {
         match exit {
@@ -411,7 +410,6 @@ impl Vm {
     }
 
     /// A trapped MSR/MRS: the EL1 physical timer and, on GICv3, ICC_SGI1R_EL1.
-    /// Out of line (rare next to the exits above): keeps the exit path's code small.
     #[inline(never)]
     fn sysreg(&mut self, i: usize, access: SysregAccess) -> Result<Resume, VmmError> {
         let v = &mut self.vcpus[i];
@@ -440,7 +438,6 @@ impl Vm {
     }
 
     /// A virtual PPI (the vCPU's virtual timer) fired: into the vGIC, and the NEON worker's pace.
-    /// Out of line (rare next to the exits above): keeps the exit path's code small.
     #[inline(never)]
     fn vppi(&mut self, i: usize, irq: u64) -> Result<Resume, VmmError> {
         let v = &mut self.vcpus[i];
@@ -460,7 +457,6 @@ impl Vm {
     }
 
     /// The guest completed the interrupt in list register `lr`.
-    /// Out of line (rare next to the exits above): keeps the exit path's code small.
     #[inline(never)]
     fn maintenance(&mut self, i: usize, lr: Option<u8>) -> Result<Resume, VmmError> {
         self.vcpus[i].stats.maintenance += 1;
@@ -489,11 +485,8 @@ impl Vm {
 
     /// A guest HVC whose x7 selected a real seL4 syscall that failed: answered like an unknown
     /// hypercall, stepping over the HVC.
-    /// Out of line (rare next to the exits above): keeps the exit path's code small.
     #[inline(never)]
     fn cap_fault(&mut self, i: usize) -> Result<Resume, VmmError> {
-        // A guest HVC whose x7 selected a real seL4 syscall that failed: answer it like
-        // an unknown hypercall and step over the HVC.
         let v = &mut self.vcpus[i];
         v.stats.capfault += 1;
         let mut slot = MaybeUninit::uninit();
@@ -504,7 +497,6 @@ impl Vm {
     }
 
     /// A stage-2 fault without a syndrome (ISV = 0) or an instruction fetch.
-    /// Out of line (rare next to the exits above): keeps the exit path's code small.
     #[inline(never)]
     fn abort_no_syndrome(
         &mut self,
@@ -758,11 +750,7 @@ impl Vm {
             ctx = regs::read_in(tcb, &mut slot, count)?;
         }
         // Registers outside the frame read as 0 (the call does not use them).
-        let args = if used > 1 {
-            [ctx.gpr(1), ctx.gpr(2), ctx.gpr(3)]
-        } else {
-            [0; 3]
-        };
+        let args = [ctx.gpr(1), ctx.gpr(2), ctx.gpr(3)];
         let mut result = [0; 4];
         let suspend = match self.call(i, fid, args, &mut result)? {
             Call::Return => false,
