@@ -163,8 +163,8 @@ BOOT_JOBS ?= 2
 # Also boot this i.MX8M board (QEMU's imx8mp-evk) when the SDK has it and scripts/qemu.sh --check
 # passes for it; empty: only MICROKIT_BOARD.
 IMX_SYSTEM_BOARD ?= imx8mp_evk
-# The SMP configs also booted on IMX_SYSTEM_BOARD (the test guest: four vCPUs, GICv3 SGIs).
-IMX_SMP_CONFIGS ?= smp-release
+# The SMP configs also booted on IMX_SYSTEM_BOARD (four vCPUs, GICv3 SGIs; test guest and Linux).
+IMX_SMP_CONFIGS ?= smp-debug smp-release
 # Boards whose Linux tests are left out (none by default), and boards whose Linux kernel and
 # initrd go into the bundle XZ-compressed: Microkit 2.3 puts the initial task, which carries the
 # guest image, between the kernel and the loader at 0x41000000 there (about 13 MiB), and the
@@ -189,10 +189,8 @@ system-test:
 	    linux=yes; case " $(LINUX_SKIP_BOARDS) " in *" $$b "*) linux=; \
 	        echo "############ lazyfp: LINUX SYSTEM TESTS SKIPPED for $$b: $(LINUX_SKIP_WHY) ############";; esac; \
 	    for cfg in $(SYSTEM_CONFIGS); do \
-	        lx=$$linux; \
 	        case $$b-$$cfg in $(MICROKIT_BOARD)-*) ;; *-smp-*) \
-	            case " $(IMX_SMP_CONFIGS) " in *" $$cfg "*) lx=; \
-	                echo "############ lazyfp: LINUX SYSTEM TEST SKIPPED for $$b $$cfg: make test boots only the test guest there (IMX_SMP_CONFIGS) ############";; \
+	            case " $(IMX_SMP_CONFIGS) " in *" $$cfg "*) ;; \
 	            *) echo "############ lazyfp: SYSTEM TEST SKIPPED for $$b $$cfg: IMX_SMP_CONFIGS=$(IMX_SMP_CONFIGS) leaves it out ############"; continue;; esac;; esac; \
 	        if [ ! -d "$(MICROKIT_SDK)/board/$$b/$$cfg" ]; then \
 	            echo "############ lazyfp: SYSTEM TEST SKIPPED for $$b $$cfg: the SDK has no such config ############"; continue; fi; \
@@ -208,7 +206,7 @@ system-test:
 	            $(MAKE) --no-print-directory loader.img MICROKIT_BOARD=$$b MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=test LAZYFP_TORTURE_ITERS=$$iters \
 	                VCPUS=$$n SDF_SET="$$set_" VARIANT=$$pol$$v CARGO_DIR=$$cd_; \
 	            echo "$$b $$cfg $$pol test|$$n|$$smp|system-test.sh|$$d/$$pol$$v/loader.img $$d/$$pol$$v/serial.log $$pol $(TEST_TIMEOUT) $$((iters * n))" >>$$list; \
-	            [ -n "$$lx" ] || continue; \
+	            [ -n "$$linux" ] || continue; \
 	            $(MAKE) --no-print-directory loader.img MICROKIT_BOARD=$$b MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=linux \
 	                VCPUS=$$n SDF_SET="$$set_" VARIANT=$$pol-linux$$v CARGO_DIR=$$cd_ \
 	                LINUX_BOOTARGS="$(LINUX_BOOTARGS) lazyfp.test=fpstress:$(LINUX_TEST_SECONDS)"; \
