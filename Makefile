@@ -223,9 +223,10 @@ system-test:
 	    case " $(SYSTEM_CONFIGS) " in *" smp-"*) ;; *) echo "############ lazyfp: SMP SYSTEM TESTS NOT RUN: SYSTEM_CONFIGS=$(SYSTEM_CONFIGS) has no smp- config ############";; esac; \
 	fi
 
-# Soak (not in make test or CI): the FP torture until about SOAK_EXITS exits (1.5 exits per
-# iteration) and Linux fpstress for SOAK_MINUTES, both policies, on release and, where the SDK has
-# it, smp-release with a vCPU per core; the closing counters and each run's exits per wall second.
+# Soak (not in make test or CI): the FP torture until SOAK_EXITS exits (each vCPU runs until it
+# has taken its share: LAZYFP_TORTURE_EXITS) and Linux fpstress for SOAK_MINUTES guest minutes,
+# both policies, on release and, where the SDK has it, smp-release with a vCPU per core; the
+# closing counters and each run's exits per wall second.
 SOAK_MINUTES ?= 30
 SOAK_EXITS ?= 10000000
 SOAK_CONFIGS ?= release smp-release
@@ -236,12 +237,12 @@ soak: prereqs
 	for cfg in $(SOAK_CONFIGS); do \
 	    [ -d "$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/$$cfg" ] || { echo "############ lazyfp: SOAK SKIPPED for $$cfg: the SDK has no such config ############"; continue; }; \
 	    case $$cfg in smp-*) n=$(SMP_VCPUS); smp=4; set_="fp_service.cpu=1 hostile_client.cpu=1";; *) n=1; smp=1; set_=;; esac; \
-	    iters=$$(( $(SOAK_EXITS) * 2 / 3 / n )); \
+	    share=$$(( ($(SOAK_EXITS) + n - 1) / n )); \
 	    for pol in lazy eager; do \
 	        d=$(BUILD_DIR)/$(MICROKIT_BOARD)/$$cfg; cd_=$(abspath $(BUILD_DIR))/cargo/$(MICROKIT_BOARD)-$$cfg-$$pol-soak; \
-	        $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=test LAZYFP_TORTURE_ITERS=$$iters \
+	        $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=test LAZYFP_TORTURE_ITERS=1000 LAZYFP_TORTURE_EXITS=$$share \
 	            VCPUS=$$n SDF_SET="$$set_" VARIANT=$$pol-soak CARGO_DIR=$$cd_ >/dev/null; \
-	        echo "$(MICROKIT_BOARD) $$cfg $$pol test-soak|$$n|$$smp|system-test.sh|$$d/$$pol-soak/loader.img $$d/$$pol-soak/serial.log $$pol $$limit $$((iters * n))" >>$$list; \
+	        echo "$(MICROKIT_BOARD) $$cfg $$pol test-soak|$$n|$$smp|system-test.sh|$$d/$$pol-soak/loader.img $$d/$$pol-soak/serial.log $$pol $$limit $(SOAK_EXITS)" >>$$list; \
 	        $(MAKE) --no-print-directory loader.img MICROKIT_CONFIG=$$cfg FP_POLICY=$$pol GUEST=linux VCPUS=$$n SDF_SET="$$set_" \
 	            VARIANT=$$pol-linux-soak CARGO_DIR=$$cd_ LINUX_BOOTARGS="$(LINUX_BOOTARGS) lazyfp.test=fpstress:$$(( $(SOAK_MINUTES) * 60 ))" >/dev/null; \
 	        echo "$(MICROKIT_BOARD) $$cfg $$pol linux-soak|$$n|$$smp|linux-test.sh|$$d/$$pol-linux-soak/loader.img $$d/$$pol-linux-soak/serial.log $$pol $$limit" >>$$list; \

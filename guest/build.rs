@@ -5,6 +5,7 @@ use std::{env, path::PathBuf};
 fn main() {
     println!("cargo::rerun-if-changed=link.ld");
     println!("cargo::rerun-if-env-changed=LAZYFP_TORTURE_ITERS");
+    println!("cargo::rerun-if-env-changed=LAZYFP_TORTURE_EXITS");
     if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
         let dir = PathBuf::from(
             env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),

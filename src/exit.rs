@@ -112,8 +112,7 @@ impl fmt::Display for ExitError {
     }
 }
 
-/// Message words each fault label carries at least (seL4's `seL4_*_Length`), by raw label:
-/// a table, as every exit looks its label up here.
+/// Message words each fault label carries at least (seL4's `seL4_*_Length`), by raw label.
 const MIN_LENGTH: [u8; 10] = [
     0,  // Null
     4,  // CapFault
@@ -127,26 +126,27 @@ const MIN_LENGTH: [u8; 10] = [
     1,  // VppiEvent
 ];
 
-const fn min_length(label: u64) -> usize {
-    if label < MIN_LENGTH.len() as u64 {
-        MIN_LENGTH[label as usize] as usize
-    } else {
-        0
-    }
-}
 
 /// Decodes a fault message (`label`, `length`, message registers) from a vCPU.
+///
+/// One match on the raw label, each arm checking its own length: every exit runs this, and a
+/// separate table lookup and label conversion cost as much as the decoding itself.
 #[inline(always)]
 pub fn decode_exit(
     label: u64,
     length: usize,
     mr: impl Fn(usize) -> u64,
 ) -> Result<Exit, ExitError> {
-    if length < min_length(label) {
-        return Err(ExitError::ShortMessage { label, length });
-    }
-    match FaultLabel::from_raw(label) {
-        FaultLabel::VcpuFault => {
+    let need = |min: u8| {
+        if length < min as usize {
+            Err(ExitError::ShortMessage { label, length })
+        } else {
+            Ok(())
+        }
+    };
+    match label {
+        label::VCPU_FAULT => {
+            need(MIN_LENGTH[label::VCPU_FAULT as usize])?;
             let esr = Esr(mr(0));
             match esr.ec() {
                 Ec::Smc64 => Ok(Exit::Smc),
@@ -158,7 +158,8 @@ pub fn decode_exit(
                 _ => Err(ExitError::UnhandledEc(esr)),
             }
         }
-        FaultLabel::VmFault => {
+        label::VM_FAULT => {
+            need(MIN_LENGTH[label::VM_FAULT as usize])?;
             let (pc, addr, prefetch, esr) = (mr(0), mr(1), mr(2) != 0, Esr(mr(3)));
             match (prefetch, DataAbort::decode(esr)) {
                 (false, Some(access)) => Ok(Exit::Mmio { addr, pc, access }),
@@ -170,25 +171,47 @@ pub fn decode_exit(
                 }),
             }
         }
-        FaultLabel::UnknownSyscall => Ok(Exit::Hvc {
-            regs: [mr(0), mr(1), mr(2), mr(3), mr(4), mr(5), mr(6), mr(7)],
-            fault_ip: mr(8),
-            x7: mr(12),
-        }),
-        FaultLabel::VppiEvent => Ok(Exit::Vppi { irq: mr(0) }),
-        FaultLabel::VgicMaintenance => {
+        label::UNKNOWN_SYSCALL => {
+            need(MIN_LENGTH[label::UNKNOWN_SYSCALL as usize])?;
+            Ok(Exit::Hvc {
+                regs: [mr(0), mr(1), mr(2), mr(3), mr(4), mr(5), mr(6), mr(7)],
+                fault_ip: mr(8),
+                x7: mr(12),
+            })
+        }
+        label::VPPI_EVENT => {
+            need(MIN_LENGTH[label::VPPI_EVENT as usize])?;
+            Ok(Exit::Vppi { irq: mr(0) })
+        }
+        label::VGIC_MAINTENANCE => {
+            need(MIN_LENGTH[label::VGIC_MAINTENANCE as usize])?;
             let idx = mr(0);
             Ok(Exit::VgicMaintenance {
                 lr: if idx < 64 { Some(idx as u8) } else { None },
             })
         }
-        FaultLabel::CapFault => Ok(Exit::CapFault {
-            ip: mr(0),
-            addr: mr(1),
-        }),
-        FaultLabel::Other(l) => Err(ExitError::UnknownLabel(l)),
-        other => Err(ExitError::UnexpectedFault(other)),
+        label::CAP_FAULT => {
+            need(MIN_LENGTH[label::CAP_FAULT as usize])?;
+            Ok(Exit::CapFault {
+                ip: mr(0),
+                addr: mr(1),
+            })
+        }
+        _ => match FaultLabel::from_raw(label) {
+            FaultLabel::Other(l) => Err(ExitError::UnknownLabel(l)),
+            other => Err(ExitError::UnexpectedFault(other)),
+        },
     }
+}
+
+/// The raw labels [`decode_exit`] matches on (the values of [`FaultLabel::from_raw`]).
+mod label {
+    pub const CAP_FAULT: u64 = 1;
+    pub const UNKNOWN_SYSCALL: u64 = 2;
+    pub const VM_FAULT: u64 = 6;
+    pub const VGIC_MAINTENANCE: u64 = 7;
+    pub const VCPU_FAULT: u64 = 8;
+    pub const VPPI_EVENT: u64 = 9;
 }
 
 #[cfg(test)]

@@ -12,6 +12,6 @@ pub mod smp;
 pub mod torture;
 pub mod wake;
 
-pub use pattern::{FpState, TORTURE_ITERATIONS};
+pub use pattern::{FpState, TORTURE_EXITS, TORTURE_ITERATIONS};
 pub use report::{expect_bits, expect_eq, CheckResult, Failure};
 pub use torture::{ExitKind, Tally};

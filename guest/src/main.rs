@@ -59,7 +59,7 @@ extern "C" fn rust_main(_x0: u64, _x1: u64) -> ! {
 #[cfg(all(target_os = "none", not(feature = "bench")))]
 fn tests() -> ! {
     use guest::smp::{verdict, MAX_VCPUS};
-    use guest::TORTURE_ITERATIONS;
+    use guest::{TORTURE_EXITS, TORTURE_ITERATIONS};
 
     println!("lazyfp test guest (abi {})", lazyfp::abi::hc::ABI_VERSION);
     if let Err(failure) = exits::run() {
@@ -83,7 +83,10 @@ fn tests() -> ! {
         Err(failure) => vmm::fail(&failure),
     };
 
-    println!("fp torture of {TORTURE_ITERATIONS} iterations");
+    match TORTURE_EXITS {
+        None => println!("fp torture of {TORTURE_ITERATIONS} iterations"),
+        Some(n) => println!("fp torture of {TORTURE_ITERATIONS} iterations, then on to {n} exits a vcpu"),
+    }
     let tally = fpu::torture(0);
     let idle = fpu::idle();
     vmm::torture_result(&tally);

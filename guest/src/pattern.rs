@@ -1,7 +1,8 @@
 //! FP/SIMD register patterns of the torture (in the style of Linux's fp-stress: every value is
 //! derived from the vCPU, the iteration and the register number, so a register restored from the
 //! wrong slot, the wrong iteration, the wrong half or another vCPU's state shows up), their
-//! comparison, and the iteration count fixed at compile time by `LAZYFP_TORTURE_ITERS`.
+//! comparison, and the iteration count fixed at compile time by `LAZYFP_TORTURE_ITERS` (and, for
+//! the soak, the exit count `LAZYFP_TORTURE_EXITS`).
 
 use lazyfp::abi::{REG_FPCR, REG_FPSR};
 
@@ -24,6 +25,14 @@ pub const TORTURE_ITERATIONS: u64 = parse_iterations(
     option_env!("LAZYFP_TORTURE_ITERS"),
     DEFAULT_TORTURE_ITERATIONS,
 );
+
+/// With `LAZYFP_TORTURE_EXITS` set at build time (the soak), the torture goes on past
+/// [`TORTURE_ITERATIONS`] until its vCPU has taken this many exits: a soak asks for exits, and
+/// the exits an iteration takes differ by policy (only lazy takes FP traps).
+pub const TORTURE_EXITS: Option<u64> = match option_env!("LAZYFP_TORTURE_EXITS") {
+    None => None,
+    text => Some(parse_iterations(text, 1)),
+};
 
 /// Salts that keep the FPCR and FPSR streams apart from the Q-register seeds.
 const FPCR_SALT: u64 = 0xF9C4_0000_0000_0001;
@@ -54,27 +63,27 @@ pub const fn parse_iterations(text: Option<&str>, default: u64) -> u64 {
     };
     let bytes = text.as_bytes();
     if bytes.is_empty() {
-        panic!("LAZYFP_TORTURE_ITERS is empty: give a decimal iteration count");
+        panic!("LAZYFP_TORTURE_ITERS / _EXITS is empty: give a decimal count");
     }
     let mut value: u64 = 0;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
         if !b.is_ascii_digit() {
-            panic!("LAZYFP_TORTURE_ITERS must be decimal digits only");
+            panic!("LAZYFP_TORTURE_ITERS / _EXITS must be decimal digits only");
         }
         value = match value.checked_mul(10) {
             Some(v) => v,
-            None => panic!("LAZYFP_TORTURE_ITERS does not fit in u64"),
+            None => panic!("LAZYFP_TORTURE_ITERS / _EXITS does not fit in u64"),
         };
         value = match value.checked_add((b - b'0') as u64) {
             Some(v) => v,
-            None => panic!("LAZYFP_TORTURE_ITERS does not fit in u64"),
+            None => panic!("LAZYFP_TORTURE_ITERS / _EXITS does not fit in u64"),
         };
         i += 1;
     }
     if value == 0 {
-        panic!("LAZYFP_TORTURE_ITERS must be at least 1");
+        panic!("LAZYFP_TORTURE_ITERS / _EXITS must be at least 1");
     }
     value
 }
@@ -423,5 +432,7 @@ mod tests {
             Some(text) => text.parse().expect("decimal"),
         };
         assert_eq!(TORTURE_ITERATIONS, expected);
+        let exits = option_env!("LAZYFP_TORTURE_EXITS").map(|t| t.parse().expect("decimal"));
+        assert_eq!(TORTURE_EXITS, exits);
     }
 }

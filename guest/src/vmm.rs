@@ -26,6 +26,12 @@ pub fn cpu_off() -> ! {
     }
 }
 
+/// Exits this vCPU has taken so far (x3 of `hc::COUNTERS`).
+#[cfg(not(feature = "bench"))]
+pub fn exits() -> u64 {
+    smc(hc::COUNTERS, [0; 3])[3]
+}
+
 /// Reports torture figures with `hc::TORTURE_RESULT` (x1 = iterations, x2 = mismatches,
 /// x3 = first bad register or `NO_BAD_REGISTER`).
 #[cfg(not(feature = "bench"))]

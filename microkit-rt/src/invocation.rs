@@ -170,6 +170,16 @@ impl Frame {
         }
     }
 
+    /// Adds word `len` (the frame grows by one; a full frame is left as it is): a register
+    /// the caller writes without having read it.
+    pub fn push(&mut self, value: u64) {
+        if self.len < USER_CONTEXT_WORDS {
+            // SAFETY: `len < 36`: inside the array; the word is written before `len` covers it.
+            unsafe { self.base().add(self.len).write(value) }
+            self.len += 1;
+        }
+    }
+
     pub fn pc(&self) -> u64 {
         self.get(UserContext::PC)
     }

@@ -14,6 +14,16 @@ pub const fn words_for(n: u8) -> usize {
     }
 }
 
+/// Words of the context before general register `n`: what an emulated load into `xn` needs
+/// read (the register itself is only written; xzr: just the PC).
+pub const fn words_before(n: u8) -> usize {
+    if n >= 31 {
+        1
+    } else {
+        UserContext::gpr_index(n)
+    }
+}
+
 /// Reads the first `count` words of the vCPU's context.
 pub fn read(tcb: Tcb, count: usize) -> Result<Frame, Error> {
     tcb.read_frame(count)
@@ -30,8 +40,11 @@ pub fn advance_and_write(tcb: Tcb, f: &mut Frame, count: usize) -> Result<(), Er
     tcb.write_frame(f, count)
 }
 
-/// Completes an emulated load: `raw` into the transfer register, then PC + 4.
+/// Completes an emulated load in `f`, read up to [`words_before`] the transfer register:
+/// `raw` into that register, then PC + 4.
 pub fn complete_load(tcb: Tcb, f: &mut Frame, access: DataAbort, raw: u64) -> Result<(), Error> {
-    f.set_gpr(access.srt(), access.extend(raw));
+    if access.srt() < 31 {
+        f.push(access.extend(raw));
+    }
     advance_and_write(tcb, f, words_for(access.srt()))
 }

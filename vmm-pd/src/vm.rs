@@ -51,6 +51,17 @@ const fn parse_u64(s: &str) -> u64 {
 const GIC: GicVersion = lazyfp::sdf::board::GIC;
 const _: () =
     assert!(!lazyfp::sdf::vm::VCPUS.is_empty() && lazyfp::sdf::vm::VCPUS.len() <= MAX_VCPUS);
+/// vCPU index by child id (a fault badge's low byte; `u8::MAX`: not a vCPU), from system.xml:
+/// one load on every exit instead of a search. `Vm::start` pushes the vCPUs in this order.
+const VCPU_OF_CHILD: [u8; 256] = {
+    let mut t = [u8::MAX; 256];
+    let mut k = 0;
+    while k < lazyfp::sdf::vm::VCPUS.len() {
+        t[lazyfp::sdf::vm::VCPUS[k].id as usize] = k as u8;
+        k += 1;
+    }
+    t
+};
 /// ICC_SGI1R_EL1: a GICv3 guest's SGIs trap as a system register write.
 const ICC_SGI1R_EL1: (u8, u8, u8, u8, u8) = (3, 0, 12, 11, 5);
 /// The emulated PL011's interrupt (SPI 1), as on QEMU virt and in the generated DTB.
@@ -121,6 +132,8 @@ enum Resume {
     /// The guest asked to power off or reset the machine.
     Off,
     Reset,
+    /// Serving the exit failed and the VM was stopped ([`Vm::fail`]): no reply, no ctxsync.
+    Stopped,
 }
 
 const RESUME: Resume = Resume::Reply(MessageInfo::new(0, 0));
@@ -246,7 +259,8 @@ impl Vm {
     }
 
     fn index_of(&self, child: Child) -> Option<usize> {
-        self.vcpus.iter().position(|v| v.child == child)
+        let i = VCPU_OF_CHILD[child.index() as usize] as usize;
+        (i < self.vcpus.len()).then_some(i)
     }
 
     /// fp-service asks for this core's registers.
@@ -283,23 +297,26 @@ impl Vm {
             return None;
         };
         self.vcpus[i].stats.exits += 1;
-        let outcome = match decode_exit(info.label(), info.length(), microkit_rt::get_mr) {
+        let resume = match decode_exit(info.label(), info.length(), microkit_rt::get_mr) {
             Ok(exit) => {
                 if !matches!(exit, Exit::Wfx { wfe: true }) {
                     self.vcpus[i].wfe_run = 0;
                 }
                 self.dispatch(i, exit)
             }
-            Err(e) => Err(VmmError::Exit(e)),
+            Err(e) => self.fail(i, VmmError::Exit(e)),
         };
+        if let Resume::Stopped = resume {
+            return None;
+        }
         // ctxsync_fp: publish the FP owner before the VMM can receive any IPC.
-        let outcome = outcome.and_then(|resume| {
-            self.vcpus[i].fp.ctxsync_fp(self.table)?;
-            Ok(resume)
-        });
-        match outcome {
-            Ok(Resume::Reply(reply)) => Some(reply),
-            Ok(Resume::Halt) => None,
+        if let Err(e) = self.vcpus[i].fp.ctxsync_fp(self.table) {
+            self.fail(i, VmmError::Fp(e));
+            return None;
+        }
+        match resume {
+            Resume::Reply(reply) => Some(reply),
+            Resume::Halt | Resume::Stopped => None,
             other => {
                 self.rare_outcome(i, other);
                 None
@@ -307,31 +324,39 @@ impl Vm {
         }
     }
 
-    /// The outcomes of an exit that end more than the exit: a vCPU or the VM powered off, a
-    /// reset, an error. Out of line, so the reply path stays short.
+    /// Serving vCPU `i`'s exit failed with `e`: the VM stops ([`Vm::stop`]). Out of line and
+    /// cold: the error stays off the exit path.
     #[cold]
     #[inline(never)]
-    fn rare_outcome(&mut self, i: usize, outcome: Result<Resume, VmmError>) {
+    fn fail(&mut self, i: usize, e: VmmError) -> Resume {
+        self.stop(Some(i), e);
+        Resume::Stopped
+    }
+
+    /// The outcomes of an exit that end more than the exit: a vCPU or the VM powered off, a
+    /// reset. Out of line, so the reply path stays short.
+    #[cold]
+    #[inline(never)]
+    fn rare_outcome(&mut self, i: usize, outcome: Resume) {
         match outcome {
-            Ok(Resume::Reply(_) | Resume::Halt) => {}
-            Ok(Resume::CpuOff) => {
+            Resume::Reply(_) | Resume::Halt | Resume::Stopped => {}
+            Resume::CpuOff => {
                 if let Err(e) = self.vcpus[i].power_off(self.table) {
                     self.stop(Some(i), e);
                 }
             }
-            Ok(Resume::Off) => {
+            Resume::Off => {
                 self.stop_all();
                 self.finish();
                 power_off();
             }
-            Ok(Resume::Reset) => {
+            Resume::Reset => {
                 self.stop_all();
                 say!("lazyfp: guest reset");
                 if let Err(e) = self.reset() {
                     self.stop(Some(i), e);
                 }
             }
-            Err(e) => self.stop(Some(i), e),
         }
     }
 
@@ -369,44 +394,61 @@ impl Vm {
 
     /// Second layer of exit dispatch: exception class → handler. The hot exits' handlers are
     /// inlined here; the rare ones (system registers, vPPIs, maintenance, cap faults, aborts
-    /// without syndrome) are `#[inline(never)]`, which keeps the exit path's code small.
+    /// without syndrome) are `#[inline(never)]`, which keeps the exit path's code small. Each
+    /// arm settles its handler's error at once ([`Vm::fail`]): what leaves is a [`Resume`],
+    /// two registers, not a `Result` carrying a `VmmError` through memory.
     #[inline(always)]
-    fn dispatch(&mut self, i: usize, exit: Exit) -> Result<Resume, VmmError> {
-        match exit {
-            Exit::Hvc { regs, fault_ip, x7 } => self.hvc(i, regs, fault_ip, x7),
-            Exit::Smc => self.smc(i),
-            Exit::FpTrap => {
-                // __hyp_switch_fpsimd: lift the trap; seL4 loads the guest's state and re-runs
-                // the instruction.
-                let v = &mut self.vcpus[i];
-                let action = v.fp.fp_trap()?;
-                v.apply(action)?;
-                Ok(RESUME)
-            }
-            Exit::Mmio { addr, pc, access } => self.mmio(i, addr, pc, access),
-            Exit::Wfx { wfe } => {
-                let v = &mut self.vcpus[i];
-                v.stats.wfx += 1;
-                let mut slot = MaybeUninit::uninit();
-                let ctx = regs::read_in(v.tcb, &mut slot, 1)?;
-                regs::advance_and_write(v.tcb, ctx, 1)?;
-                if wfe {
-                    v.stats.wfe += 1;
-                    return self.spin_wait(i);
+    fn dispatch(&mut self, i: usize, exit: Exit) -> Resume {
+        macro_rules! settle {
+            ($handler:expr) => {
+                match $handler {
+                    Ok(resume) => resume,
+                    Err(e) => self.fail(i, e),
                 }
-                self.idle(i)
-            }
-            Exit::Sysreg(access) => self.sysreg(i, access),
-            Exit::Vppi { irq } => self.vppi(i, irq),
-            Exit::VgicMaintenance { lr } => self.maintenance(i, lr),
-            Exit::CapFault { .. } => self.cap_fault(i),
+            };
+        }
+        match exit {
+            Exit::Hvc { regs, fault_ip, x7 } => settle!(self.hvc(i, regs, fault_ip, x7)),
+            Exit::Smc => settle!(self.smc(i)),
+            Exit::FpTrap => settle!(self.fp_trap(i)),
+            Exit::Mmio { addr, pc, access } => settle!(self.mmio(i, addr, pc, access)),
+            Exit::Wfx { wfe } => settle!(self.wfx(i, wfe)),
+            Exit::Sysreg(access) => settle!(self.sysreg(i, access)),
+            Exit::Vppi { irq } => settle!(self.vppi(i, irq)),
+            Exit::VgicMaintenance { lr } => settle!(self.maintenance(i, lr)),
+            Exit::CapFault { .. } => settle!(self.cap_fault(i)),
             Exit::AbortNoSyndrome {
                 esr,
                 addr,
                 pc,
                 prefetch,
-            } => self.abort_no_syndrome(i, esr, addr, pc, prefetch),
+            } => settle!(self.abort_no_syndrome(i, esr, addr, pc, prefetch)),
         }
+    }
+
+    /// __hyp_switch_fpsimd: lift the trap; seL4 loads the guest's state and re-runs the
+    /// instruction.
+    #[inline(always)]
+    fn fp_trap(&mut self, i: usize) -> Result<Resume, VmmError> {
+        let v = &mut self.vcpus[i];
+        let action = v.fp.fp_trap()?;
+        v.apply(action)?;
+        Ok(RESUME)
+    }
+
+    /// WFI or WFE: stepped over, then the vCPU idles (WFI) or may nap (a WFE storm).
+    #[inline(always)]
+    fn wfx(&mut self, i: usize, wfe: bool) -> Result<Resume, VmmError> {
+        let v = &mut self.vcpus[i];
+        v.stats.wfx += 1;
+        let mut slot = MaybeUninit::uninit();
+        let ctx = regs::read_in(v.tcb, &mut slot, 1)?;
+        regs::advance_and_write(v.tcb, ctx, 1)?;
+        if wfe {
+            v.stats.wfe += 1;
+            return self.spin_wait(i);
+        }
+        self.idle(i)
     }
 
     /// A trapped MSR/MRS: the EL1 physical timer and, on GICv3, ICC_SGI1R_EL1.
@@ -716,9 +758,10 @@ impl Vm {
         x7: u64,
     ) -> Result<Resume, VmmError> {
         self.vcpus[i].stats.hvc += 1;
-        let mut result = [hc::NOT_SUPPORTED, regs[1], regs[2], regs[3]];
-        if x7 == hc::HVC_X7 {
-            match self.call(i, regs[0], [regs[1], regs[2], regs[3]], &mut result)? {
+        if x7 != hc::HVC_X7 {
+            regs[0] = hc::NOT_SUPPORTED;
+        } else {
+            match self.call(i, regs[0], &mut regs)? {
                 // No stop on the fast path for CPU_SUSPEND: a spurious wake-up.
                 Call::Return | Call::Suspend => {}
                 Call::CpuOff => return Ok(Resume::CpuOff),
@@ -726,7 +769,6 @@ impl Vm {
                 Call::Reset => return Ok(Resume::Reset),
             }
         }
-        regs[..4].copy_from_slice(&result);
         for (i, r) in regs.iter().enumerate() {
             microkit_rt::set_mr(i, *r);
         }
@@ -749,19 +791,15 @@ impl Vm {
         if used > 1 {
             ctx = regs::read_in(tcb, &mut slot, count)?;
         }
-        // Registers outside the frame read as 0 (the call does not use them).
-        let args = [ctx.gpr(1), ctx.gpr(2), ctx.gpr(3)];
-        let mut result = [0; 4];
-        let suspend = match self.call(i, fid, args, &mut result)? {
+        // Registers outside the frame read as 0 and writes there go nowhere: the call does
+        // not use them.
+        let suspend = match self.call(i, fid, ctx)? {
             Call::Return => false,
             Call::Suspend => true,
             Call::CpuOff => return Ok(Resume::CpuOff),
             Call::Off => return Ok(Resume::Off),
             Call::Reset => return Ok(Resume::Reset),
         };
-        for (n, r) in result.iter().enumerate().take(used) {
-            ctx.set_gpr(n as u8, *r);
-        }
         regs::advance_and_write(tcb, ctx, count)?;
         if suspend {
             return self.idle(i);
@@ -806,40 +844,41 @@ impl Vm {
         })
     }
 
-    /// A PSCI or lazyfp call with function id `fid` from vCPU `i`, arguments `a`; x0–x3 after it
-    /// go in `r` (in the caller's frame: no result array moved through the return value).
+    /// A PSCI or lazyfp call with function id `fid` from vCPU `i`: arguments read from and
+    /// results written to `x` in place (the SMC's context frame, the HVC's fault message), so
+    /// no argument or result array is built on the exit path.
     #[inline(always)]
-    fn call(
-        &mut self,
-        i: usize,
-        fid: u64,
-        a: [u64; 3],
-        r: &mut [u64; 4],
-    ) -> Result<Call, VmmError> {
+    fn call(&mut self, i: usize, fid: u64, x: &mut impl CallRegs) -> Result<Call, VmmError> {
         let v = &mut self.vcpus[i];
         // lazyfp's calls first: the hot ones, one range check away.
-        *r = match fid {
-            hc::VERSION => [hc::ABI_VERSION, FEATURES, 0, 0],
-            hc::NOP => [0, 0, 0, 0],
+        match fid {
+            hc::VERSION => x.results([hc::ABI_VERSION, FEATURES, 0, 0]),
+            hc::NOP => x.results([0; 4]),
             hc::NEON_INTERFERE => {
                 if let Some(ch) = v.neon {
                     v.stats.interferences += 1;
                     notify(ch);
                 }
-                [0, 0, 0, 0]
+                x.results([0; 4]);
             }
-            hc::COUNTERS => [0, v.fp.stats.fp_traps, v.fp.stats.savebacks, v.stats.exits],
+            hc::COUNTERS => x.results([0, v.fp.stats.fp_traps, v.fp.stats.savebacks, v.stats.exits]),
             hc::VERDICT => {
-                self.report.verdict = Some((Verdict::from_code(a[0]), a[1], a[2]));
-                [0, 0, 0, 0]
+                self.report.verdict = Some((Verdict::from_code(x.arg(1)), x.arg(2), x.arg(3)));
+                x.results([0; 4]);
             }
             hc::TORTURE_RESULT => {
-                v.torture = Some(a);
-                [0, 0, 0, 0]
+                v.torture = Some([x.arg(1), x.arg(2), x.arg(3)]);
+                x.results([0; 4]);
             }
-            _ if is_psci(fid) => return self.psci_call(fid, a, r),
-            _ => [hc::NOT_SUPPORTED, a[0], a[1], a[2]],
-        };
+            _ if is_psci(fid) => {
+                let mut r = [0; 4];
+                let call = self.psci_call(fid, [x.arg(1), x.arg(2), x.arg(3)], &mut r)?;
+                x.results(r);
+                return Ok(call);
+            }
+            // x1–x3 come back as they went.
+            _ => x.set(0, hc::NOT_SUPPORTED),
+        }
         Ok(Call::Return)
     }
 
@@ -855,7 +894,12 @@ impl Vm {
         let Some(dev) = self.device_at(addr) else {
             return self.external_abort(i, pc, addr, false, access.write());
         };
-        let count = regs::words_for(access.srt());
+        // A store needs its source register; a load only what precedes its target.
+        let count = if access.write() {
+            regs::words_for(access.srt())
+        } else {
+            regs::words_before(access.srt())
+        };
         let mut slot = MaybeUninit::uninit();
         let ctx = regs::read_in(tcb, &mut slot, count)?;
         if access.write() {
@@ -878,9 +922,15 @@ impl Vm {
             // Only the PC changes: write just that word.
             regs::advance_and_write(tcb, ctx, 1)?;
         } else {
-            let raw = match self.device_read(i, dev, access.size()) {
-                Ok(raw) => raw,
-                Err(err) => {
+            // `ok()`: the error is the register and size asked for, which the caller has; an
+            // Option comes back in registers.
+            let raw = match self.device_read(i, dev, access.size()).ok() {
+                Some(raw) => raw,
+                None => {
+                    let err = MmioError::BadRegister {
+                        offset: dev.offset,
+                        size: access.size(),
+                    };
                     self.ignored_access(i, dev, addr, pc, err);
                     0
                 }
@@ -1335,6 +1385,44 @@ pub const fn irq_channel(irq: u64) -> Option<u8> {
 
 // Vm::smc counts on x0–x3 being consecutive in seL4's context.
 const _: () = assert!(regs::words_for(3) == regs::words_for(0) + 3);
+
+/// x0–x3 of an SMC or HVC call, where the VMM has them.
+trait CallRegs {
+    /// x`n` as the guest passed it (0 outside what was read: the call does not use it).
+    fn arg(&self, n: u8) -> u64;
+    fn set(&mut self, n: u8, value: u64);
+    /// x0–x3 after the call.
+    #[inline(always)]
+    fn results(&mut self, r: [u64; 4]) {
+        for (n, v) in r.into_iter().enumerate() {
+            self.set(n as u8, v);
+        }
+    }
+}
+
+/// An SMC's registers: the vCPU's context as read (x0 and what [`abi::call_registers`] says).
+impl CallRegs for microkit_rt::Frame {
+    #[inline(always)]
+    fn arg(&self, n: u8) -> u64 {
+        self.gpr(n)
+    }
+    #[inline(always)]
+    fn set(&mut self, n: u8, value: u64) {
+        self.set_gpr(n, value);
+    }
+}
+
+/// An HVC's registers: x0–x7 of its UnknownSyscall fault message, the reply's too.
+impl CallRegs for [u64; 8] {
+    #[inline(always)]
+    fn arg(&self, n: u8) -> u64 {
+        self[n as usize]
+    }
+    #[inline(always)]
+    fn set(&mut self, n: u8, value: u64) {
+        self[n as usize] = value;
+    }
+}
 
 /// What a call does after its results are in x0–x3.
 enum Call {
