@@ -170,16 +170,6 @@ impl Frame {
         }
     }
 
-    /// Adds word `len` (the frame grows by one; a full frame is left as it is): a register
-    /// the caller writes without having read it.
-    pub fn push(&mut self, value: u64) {
-        if self.len < USER_CONTEXT_WORDS {
-            // SAFETY: `len < 36`: inside the array; the word is written before `len` covers it.
-            unsafe { self.base().add(self.len).write(value) }
-            self.len += 1;
-        }
-    }
-
     pub fn pc(&self) -> u64 {
         self.get(UserContext::PC)
     }
@@ -240,6 +230,34 @@ impl Tcb {
                 dst.add(i).write(src.add(i).read_volatile());
             }
             core::ptr::addr_of_mut!((*f).len).write(len);
+            Ok(slot.assume_init_mut())
+        }
+    }
+
+    /// [`Tcb::read_in`] of `count` words (at most 35), then `last` as word `count`: a register
+    /// the caller writes without needing its old value (an emulated load's target), in the
+    /// same pass as the copy out of the IPC buffer.
+    pub fn read_in_then(
+        self,
+        slot: &mut MaybeUninit<Frame>,
+        count: usize,
+        last: u64,
+    ) -> Result<&mut Frame, Error> {
+        let len = count.min(USER_CONTEXT_WORDS - 1);
+        set_mr(0, 0);
+        set_mr(1, len as u64);
+        invoke(self.0, k::TCB_READ_REGISTERS, 2)?;
+        let f = slot.as_mut_ptr();
+        // SAFETY: as in `read_in`; word `len` (< 36) is inside the array and is written before
+        // `len + 1` covers it.
+        unsafe {
+            let dst = core::ptr::addr_of_mut!((*f).words).cast::<u64>();
+            let src = crate::ipc::mr_base();
+            for i in 0..len {
+                dst.add(i).write(src.add(i).read_volatile());
+            }
+            dst.add(len).write(last);
+            core::ptr::addr_of_mut!((*f).len).write(len + 1);
             Ok(slot.assume_init_mut())
         }
     }

@@ -5,23 +5,31 @@ use core::mem::MaybeUninit;
 use lazyfp::DataAbort;
 use microkit_rt::{Error, Frame, Tcb, UserContext};
 
+/// Index of each general register in seL4's context, and 0 for xzr (whose exits need just
+/// the PC, word 0): a table, as every MMIO exit looks its register up.
+const GPR_INDEX: [u8; 32] = {
+    let mut t = [0; 32];
+    let mut n = 0;
+    while n < 31 {
+        t[n] = UserContext::gpr_index(n as u8) as u8;
+        n += 1;
+    }
+    t
+};
+
 /// Words of the context up to and including general register `n` (xzr: just the PC).
 pub const fn words_for(n: u8) -> usize {
     if n >= 31 {
         1
     } else {
-        UserContext::gpr_index(n) + 1
+        GPR_INDEX[n as usize] as usize + 1
     }
 }
 
 /// Words of the context before general register `n`: what an emulated load into `xn` needs
-/// read (the register itself is only written; xzr: just the PC).
+/// read (the register itself is only written).
 pub const fn words_before(n: u8) -> usize {
-    if n >= 31 {
-        1
-    } else {
-        UserContext::gpr_index(n)
-    }
+    GPR_INDEX[(n & 31) as usize] as usize
 }
 
 /// Reads the first `count` words of the vCPU's context.
@@ -40,11 +48,19 @@ pub fn advance_and_write(tcb: Tcb, f: &mut Frame, count: usize) -> Result<(), Er
     tcb.write_frame(f, count)
 }
 
-/// Completes an emulated load in `f`, read up to [`words_before`] the transfer register:
-/// `raw` into that register, then PC + 4.
-pub fn complete_load(tcb: Tcb, f: &mut Frame, access: DataAbort, raw: u64) -> Result<(), Error> {
-    if access.srt() < 31 {
-        f.push(access.extend(raw));
-    }
-    advance_and_write(tcb, f, words_for(access.srt()))
+/// Completes an emulated load of `raw`: reads the context up to [`words_before`] the transfer
+/// register into `slot`, puts the value there, steps over the load and writes it all back.
+pub fn complete_load(
+    tcb: Tcb,
+    slot: &mut MaybeUninit<Frame>,
+    access: DataAbort,
+    raw: u64,
+) -> Result<(), Error> {
+    let srt = access.srt();
+    let f = if srt < 31 {
+        tcb.read_in_then(slot, words_before(srt), access.extend(raw))?
+    } else {
+        tcb.read_in(slot, 1)?
+    };
+    advance_and_write(tcb, f, words_for(srt))
 }

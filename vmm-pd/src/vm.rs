@@ -894,15 +894,9 @@ impl Vm {
         let Some(dev) = self.device_at(addr) else {
             return self.external_abort(i, pc, addr, false, access.write());
         };
-        // A store needs its source register; a load only what precedes its target.
-        let count = if access.write() {
-            regs::words_for(access.srt())
-        } else {
-            regs::words_before(access.srt())
-        };
         let mut slot = MaybeUninit::uninit();
-        let ctx = regs::read_in(tcb, &mut slot, count)?;
         if access.write() {
+            let ctx = regs::read_in(tcb, &mut slot, regs::words_for(access.srt()))?;
             let mut out = Injections::new();
             let mut fx = Effects::default();
             let value = ctx.gpr(access.srt());
@@ -922,6 +916,8 @@ impl Vm {
             // Only the PC changes: write just that word.
             regs::advance_and_write(tcb, ctx, 1)?;
         } else {
+            // A load needs no register of the guest's to read the device: the device first,
+            // then one register call for what precedes the target register.
             // `ok()`: the error is the register and size asked for, which the caller has; an
             // Option comes back in registers.
             let raw = match self.device_read(i, dev, access.size()).ok() {
@@ -939,7 +935,7 @@ impl Vm {
                 // Reading the data register can lower the receive interrupt.
                 self.update_uart_irq()?;
             }
-            regs::complete_load(tcb, ctx, access, raw)?;
+            regs::complete_load(tcb, &mut slot, access, raw)?;
         }
         Ok(RESUME)
     }
