@@ -51,6 +51,8 @@ const fn parse_u64(s: &str) -> u64 {
 const GIC: GicVersion = lazyfp::sdf::board::GIC;
 const _: () =
     assert!(!lazyfp::sdf::vm::VCPUS.is_empty() && lazyfp::sdf::vm::VCPUS.len() <= MAX_VCPUS);
+/// The VM's vCPUs (system.xml; at most MAX_VCPUS).
+const NUM_VCPUS: usize = lazyfp::sdf::vm::VCPUS.len();
 /// vCPU index by child id (a fault badge's low byte; `u8::MAX`: not a vCPU), from system.xml:
 /// one load on every exit instead of a search. `Vm::start` pushes the vCPUs in this order.
 const VCPU_OF_CHILD: [u8; 256] = {
@@ -145,7 +147,9 @@ struct GuestReport {
 }
 
 pub struct Vm {
-    vcpus: heapless::Vec<Vcpu, MAX_VCPUS>,
+    /// One per system.xml vCPU, in its order: a fixed array, so an index checked once against
+    /// [`NUM_VCPUS`] needs no further bounds checks on the exit path.
+    vcpus: [Vcpu; NUM_VCPUS],
     /// Each vCPU's MPIDR, in vCPU order (the vGIC's affinity routing and PSCI's targets).
     mpidrs: heapless::Vec<u64, MAX_VCPUS>,
     table: &'static FpTable,
@@ -181,10 +185,10 @@ impl Vm {
         table: &'static FpTable,
         ticker: &'static lazyfp::ticker::TickerPage,
     ) -> Self {
-        let mut vcpus = heapless::Vec::new();
-        for v in lazyfp::sdf::vm::VCPUS.iter().take(MAX_VCPUS) {
-            let _ = vcpus.push(Vcpu::new(v.id, v.cpu));
-        }
+        let vcpus: [Vcpu; NUM_VCPUS] = core::array::from_fn(|k| {
+            let v = &lazyfp::sdf::vm::VCPUS[k];
+            Vcpu::new(v.id, v.cpu)
+        });
         let mpidrs: heapless::Vec<u64, MAX_VCPUS> = vcpus.iter().map(|v: &Vcpu| v.mpidr).collect();
         // Cannot fail: system.xml has 1..=MAX_VCPUS vCPUs with distinct ids (checked at build).
         let vgic = Vgic::new(GIC, &mpidrs);
@@ -260,7 +264,7 @@ impl Vm {
 
     fn index_of(&self, child: Child) -> Option<usize> {
         let i = VCPU_OF_CHILD[child.index() as usize] as usize;
-        (i < self.vcpus.len()).then_some(i)
+        (i < NUM_VCPUS).then_some(i)
     }
 
     /// fp-service asks for this core's registers.
