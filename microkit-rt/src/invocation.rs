@@ -213,25 +213,7 @@ impl Tcb {
     /// in place is zeroed by the compiler (its `len` makes it a constant it stores whole). Here
     /// only `len` and the words read are written. The frame lives as long as the slot.
     pub fn read_in(self, slot: &mut MaybeUninit<Frame>, count: usize) -> Result<&mut Frame, Error> {
-        let len = count.min(USER_CONTEXT_WORDS);
-        set_mr(0, 0);
-        set_mr(1, len as u64);
-        invoke(self.0, k::TCB_READ_REGISTERS, 2)?;
-        let f = slot.as_mut_ptr();
-        // SAFETY: `f` points at the slot's frame; fields are written through raw pointers, so
-        // nothing reads uninitialised memory. The words array may stay partly uninitialised
-        // (it is a MaybeUninit); `len` is written before the frame is handed out.
-        unsafe {
-            let dst = core::ptr::addr_of_mut!((*f).words).cast::<u64>();
-            let src = crate::ipc::mr_base();
-            for i in 0..len {
-                // `i < len <= 36`: inside the array and inside msg[] (120 words). Volatile
-                // keeps a plain word loop (no memcpy call).
-                dst.add(i).write(src.add(i).read_volatile());
-            }
-            core::ptr::addr_of_mut!((*f).len).write(len);
-            Ok(slot.assume_init_mut())
-        }
+        self.fill(slot, count.min(USER_CONTEXT_WORDS), None)
     }
 
     /// [`Tcb::read_in`] of `count` words (at most 35), then `last` as word `count`: a register
@@ -243,21 +225,41 @@ impl Tcb {
         count: usize,
         last: u64,
     ) -> Result<&mut Frame, Error> {
-        let len = count.min(USER_CONTEXT_WORDS - 1);
+        self.fill(slot, count.min(USER_CONTEXT_WORDS - 1), Some(last))
+    }
+
+    /// Reads `len` words (`len` < 36 if `last` is given, else <= 36) into `slot`, then `last`.
+    #[inline(always)]
+    fn fill(
+        self,
+        slot: &mut MaybeUninit<Frame>,
+        len: usize,
+        last: Option<u64>,
+    ) -> Result<&mut Frame, Error> {
         set_mr(0, 0);
         set_mr(1, len as u64);
         invoke(self.0, k::TCB_READ_REGISTERS, 2)?;
         let f = slot.as_mut_ptr();
-        // SAFETY: as in `read_in`; word `len` (< 36) is inside the array and is written before
-        // `len + 1` covers it.
+        // SAFETY: `f` points at the slot's frame; fields are written through raw pointers, so
+        // nothing reads uninitialised memory. The words array may stay partly uninitialised
+        // (it is a MaybeUninit); `len` is written before the frame is handed out. Word `len`,
+        // written only with `last`, is then below 36, inside the array.
         unsafe {
             let dst = core::ptr::addr_of_mut!((*f).words).cast::<u64>();
             let src = crate::ipc::mr_base();
             for i in 0..len {
+                // `i < len <= 36`: inside the array and inside msg[] (120 words). Volatile
+                // keeps a plain word loop (no memcpy call).
                 dst.add(i).write(src.add(i).read_volatile());
             }
-            dst.add(len).write(last);
-            core::ptr::addr_of_mut!((*f).len).write(len + 1);
+            let len = match last {
+                Some(word) => {
+                    dst.add(len).write(word);
+                    len + 1
+                }
+                None => len,
+            };
+            core::ptr::addr_of_mut!((*f).len).write(len);
             Ok(slot.assume_init_mut())
         }
     }
