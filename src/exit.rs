@@ -26,15 +26,15 @@ impl FaultLabel {
     pub const fn from_raw(label: u64) -> Self {
         match label {
             0 => Self::Null,
-            1 => Self::CapFault,
-            2 => Self::UnknownSyscall,
+            label::CAP_FAULT => Self::CapFault,
+            label::UNKNOWN_SYSCALL => Self::UnknownSyscall,
             3 => Self::UserException,
             4 => Self::DebugException,
             5 => Self::Timeout,
-            6 => Self::VmFault,
-            7 => Self::VgicMaintenance,
-            8 => Self::VcpuFault,
-            9 => Self::VppiEvent,
+            label::VM_FAULT => Self::VmFault,
+            label::VGIC_MAINTENANCE => Self::VgicMaintenance,
+            label::VCPU_FAULT => Self::VcpuFault,
+            label::VPPI_EVENT => Self::VppiEvent,
             other => Self::Other(other),
         }
     }
@@ -126,7 +126,6 @@ const MIN_LENGTH: [u8; 10] = [
     1,  // VppiEvent
 ];
 
-
 /// Decodes a fault message (`label`, `length`, message registers) from a vCPU.
 ///
 /// One match on the raw label, each arm checking its own length: every exit runs this, and a
@@ -137,8 +136,10 @@ pub fn decode_exit(
     length: usize,
     mr: impl Fn(usize) -> u64,
 ) -> Result<Exit, ExitError> {
-    let need = |min: u8| {
-        if length < min as usize {
+    // Called only in the arms of known labels (all below MIN_LENGTH's end), where the lookup
+    // folds to a constant.
+    let need = || {
+        if length < MIN_LENGTH[label as usize] as usize {
             Err(ExitError::ShortMessage { label, length })
         } else {
             Ok(())
@@ -146,7 +147,7 @@ pub fn decode_exit(
     };
     match label {
         label::VCPU_FAULT => {
-            need(MIN_LENGTH[label::VCPU_FAULT as usize])?;
+            need()?;
             let esr = Esr(mr(0));
             match esr.ec() {
                 Ec::Smc64 => Ok(Exit::Smc),
@@ -159,7 +160,7 @@ pub fn decode_exit(
             }
         }
         label::VM_FAULT => {
-            need(MIN_LENGTH[label::VM_FAULT as usize])?;
+            need()?;
             let (pc, addr, prefetch, esr) = (mr(0), mr(1), mr(2) != 0, Esr(mr(3)));
             match (prefetch, DataAbort::decode(esr)) {
                 (false, Some(access)) => Ok(Exit::Mmio { addr, pc, access }),
@@ -172,7 +173,7 @@ pub fn decode_exit(
             }
         }
         label::UNKNOWN_SYSCALL => {
-            need(MIN_LENGTH[label::UNKNOWN_SYSCALL as usize])?;
+            need()?;
             Ok(Exit::Hvc {
                 regs: [mr(0), mr(1), mr(2), mr(3), mr(4), mr(5), mr(6), mr(7)],
                 fault_ip: mr(8),
@@ -180,18 +181,18 @@ pub fn decode_exit(
             })
         }
         label::VPPI_EVENT => {
-            need(MIN_LENGTH[label::VPPI_EVENT as usize])?;
+            need()?;
             Ok(Exit::Vppi { irq: mr(0) })
         }
         label::VGIC_MAINTENANCE => {
-            need(MIN_LENGTH[label::VGIC_MAINTENANCE as usize])?;
+            need()?;
             let idx = mr(0);
             Ok(Exit::VgicMaintenance {
                 lr: if idx < 64 { Some(idx as u8) } else { None },
             })
         }
         label::CAP_FAULT => {
-            need(MIN_LENGTH[label::CAP_FAULT as usize])?;
+            need()?;
             Ok(Exit::CapFault {
                 ip: mr(0),
                 addr: mr(1),
@@ -204,7 +205,7 @@ pub fn decode_exit(
     }
 }
 
-/// The raw labels [`decode_exit`] matches on (the values of [`FaultLabel::from_raw`]).
+/// The raw labels [`decode_exit`] matches on ([`FaultLabel::from_raw`] maps them too).
 mod label {
     pub const CAP_FAULT: u64 = 1;
     pub const UNKNOWN_SYSCALL: u64 = 2;

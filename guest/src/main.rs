@@ -85,7 +85,9 @@ fn tests() -> ! {
 
     match TORTURE_EXITS {
         None => println!("fp torture of {TORTURE_ITERATIONS} iterations"),
-        Some(n) => println!("fp torture of {TORTURE_ITERATIONS} iterations, then on to {n} exits a vcpu"),
+        Some(n) => {
+            println!("fp torture of {TORTURE_ITERATIONS} iterations, then on to {n} exits a vcpu")
+        }
     }
     let tally = fpu::torture(0);
     let idle = fpu::idle();

@@ -865,7 +865,9 @@ impl Vm {
                 }
                 x.results([0; 4]);
             }
-            hc::COUNTERS => x.results([0, v.fp.stats.fp_traps, v.fp.stats.savebacks, v.stats.exits]),
+            hc::COUNTERS => {
+                x.results([0, v.fp.stats.fp_traps, v.fp.stats.savebacks, v.stats.exits])
+            }
             hc::VERDICT => {
                 self.report.verdict = Some((Verdict::from_code(x.arg(1)), x.arg(2), x.arg(3)));
                 x.results([0; 4]);
